@@ -1,0 +1,394 @@
+/*
+ * recur.h -- recurrent neural networks (LSTM, GRU, SimpleRNN) for time-series
+ * forecasting, in C11, with Keras semantics and weight layouts.
+ *
+ * This is the only header a user includes. A complete load-fit-predict:
+ *
+ *     recur_error err;
+ *     recur_model *m = NULL;
+ *     recur_model_new(1, &m, &err);                        // 1 feature per step
+ *     recur_model_add_lstm(m, 50, 1, &err);                // LSTM(50, return_sequences=True)
+ *     recur_model_add_dropout(m, 0.2f, &err);
+ *     recur_model_add_lstm(m, 100, 0, &err);               // LSTM(100)
+ *     recur_model_add_dropout(m, 0.2f, &err);
+ *     recur_model_add_dense(m, 1, RECUR_ACT_LINEAR, &err); // Dense(1)
+ *     recur_compile_opts co = recur_compile_opts_default(); // MSE + RMSprop(1e-3)
+ *     if (recur_model_compile(m, &co, &err) != RECUR_OK) { puts(err.msg); ... }
+ *
+ *     recur_fit_opts fo = recur_fit_opts_default();         // 50 epochs, batch 64
+ *     recur_model_fit(m, x, y, n, 60, NULL, 0, &fo, NULL, &err);  // x is (n,60,1), y (n,1)
+ *     recur_model_predict(m, x_test, n_test, 60, y_pred, &err);   // y_pred (n_test,1)
+ *     recur_model_free(m);
+ *
+ * Conventions:
+ *  - Every function that can fail returns recur_status (RECUR_OK == 0) and, when
+ *    `err` is not NULL, fills it with the code and a one-line message saying what
+ *    went wrong, where, and how to fix it. There is no global error state.
+ *  - The library never prints, never exits, never aborts on bad input.
+ *  - Objects come out of constructors through an OUT pointer and are released by
+ *    exactly one *_free function; *_free(NULL) does nothing.
+ *  - Arrays are row-major. Letters: N samples, B batch, T timesteps, F features,
+ *    H units, O outputs. Sequence input x is (N,T,F), as in Keras.
+ *  - recur_float is float (float32), the type of every weight and activation. A
+ *    build with -DRECUR_DOUBLE makes it double; the project uses that build only
+ *    for finite-difference gradient checks.
+ */
+#ifndef RECUR_H
+#define RECUR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RECUR_VERSION "0.1.0"
+
+#ifdef RECUR_DOUBLE
+typedef double recur_float;
+#else
+typedef float recur_float;
+#endif
+
+/* ====== Errors ====== */
+
+typedef enum {
+    RECUR_OK = 0,
+    RECUR_E_INVALID,     /* bad argument, shape or hyper-parameter */
+    RECUR_E_NOMEM,       /* allocation failed */
+    RECUR_E_IO,          /* file could not be opened, read or written */
+    RECUR_E_PARSE,       /* malformed input text (CSV, layer spec, reference file) */
+    RECUR_E_FORMAT,      /* malformed or incompatible model file */
+    RECUR_E_STATE,       /* call out of order (e.g. fit before compile) */
+    RECUR_E_DIVERGED,    /* loss became NaN or infinite during training */
+    RECUR_E_INTERRUPTED, /* stopped by the progress callback */
+    RECUR_E_DATA         /* data unusable (missing values, too few rows, ...) */
+} recur_status;
+
+#define RECUR_ERROR_MSG_MAX 512
+typedef struct {
+    recur_status code;
+    char msg[RECUR_ERROR_MSG_MAX];
+} recur_error;
+
+/* Static English text for a code ("invalid argument", ...). Never NULL. */
+const char *recur_status_str(recur_status code);
+
+/* ====== Model definition ====== */
+
+typedef enum {
+    RECUR_LAYER_LSTM = 0,
+    RECUR_LAYER_GRU,
+    RECUR_LAYER_RNN, /* SimpleRNN, tanh */
+    RECUR_LAYER_DENSE,
+    RECUR_LAYER_DROPOUT
+} recur_layer_kind;
+
+typedef enum {
+    RECUR_ACT_LINEAR = 0,
+    RECUR_ACT_RELU,
+    RECUR_ACT_TANH,
+    RECUR_ACT_SIGMOID
+} recur_activation;
+
+typedef enum { RECUR_LOSS_MSE = 0, RECUR_LOSS_MAE } recur_loss;
+typedef enum { RECUR_OPT_RMSPROP = 0, RECUR_OPT_ADAM, RECUR_OPT_SGD } recur_optimizer;
+
+/* A Keras Sequential model. Opaque: built layer by layer, then compiled. */
+typedef struct recur_model recur_model;
+
+/* New empty model whose input has `n_features` values per time step.
+ * Sequence length is not fixed: it is given to each fit/predict call. */
+recur_status recur_model_new(int n_features, recur_model **out, recur_error *err);
+void recur_model_free(recur_model *m);
+
+/* Layers, in order. Each fails with RECUR_E_INVALID on units < 1, on a recurrent
+ * layer placed after a layer that returns no sequence, or after compile.
+ * LSTM: kernel (in, 4H) gates i|f|c|o, recurrent_kernel (H, 4H), bias (4H).
+ * GRU:  gates z|r|h; reset_after=1 (Keras default) bias (2, 3H), else bias (3H).
+ * RNN:  SimpleRNN, h = tanh(x W + h U + b).
+ * Dense: y = act(x W + b), applied to the last axis (per time step on sequences).
+ * Dropout: inverted dropout with rate in [0,1), identity outside training. */
+recur_status recur_model_add_lstm(recur_model *m, int units, int return_sequences, recur_error *err);
+recur_status recur_model_add_gru(recur_model *m, int units, int return_sequences, int reset_after,
+                                 recur_error *err);
+recur_status recur_model_add_rnn(recur_model *m, int units, int return_sequences, recur_error *err);
+recur_status recur_model_add_dense(recur_model *m, int units, recur_activation act, recur_error *err);
+recur_status recur_model_add_dropout(recur_model *m, float rate, recur_error *err);
+
+/* Optimizer hyper-parameters, Keras 3 names and defaults (see docs). */
+typedef struct {
+    recur_optimizer kind;
+    double lr;           /* learning_rate; default 1e-3 (RMSprop, Adam), 0.01 (SGD) */
+    double rho;          /* RMSprop, 0.9 */
+    double momentum;     /* RMSprop and SGD, 0 */
+    double epsilon;      /* RMSprop and Adam, 1e-7 */
+    int centered;        /* RMSprop, 0 */
+    double beta_1;       /* Adam, 0.9 */
+    double beta_2;       /* Adam, 0.999 */
+    int amsgrad;         /* Adam, 0 */
+    int nesterov;        /* SGD, 0 */
+    double clipnorm;     /* > 0: clip each parameter tensor's gradient to this L2 norm */
+    double clipvalue;    /* > 0: clip each gradient element to [-clipvalue, clipvalue] */
+} recur_optim_opts;
+
+/* Keras 3 defaults for `kind` (lr 1e-3 for RMSprop and Adam, 1e-2 for SGD). */
+recur_optim_opts recur_optim_opts_default(recur_optimizer kind);
+
+typedef struct {
+    recur_loss loss;        /* default RECUR_LOSS_MSE */
+    recur_optim_opts optim; /* default RMSprop, Keras defaults */
+    uint64_t seed;          /* weights and dropout streams; default 42 */
+} recur_compile_opts;
+
+recur_compile_opts recur_compile_opts_default(void);
+
+/* Allocates the one parameter block and initialises it as Keras does:
+ * glorot_uniform kernels, orthogonal recurrent kernels, zero biases, LSTM forget
+ * bias 1. Deterministic for a given seed. May be called again to re-initialise. */
+recur_status recur_model_compile(recur_model *m, const recur_compile_opts *opts, recur_error *err);
+
+/* ====== Introspection and weights ====== */
+
+int recur_model_n_layers(const recur_model *m);
+int recur_model_n_features(const recur_model *m);
+/* Width of the model output per sample (last layer's units). */
+int recur_model_n_outputs(const recur_model *m);
+/* 1 when the model outputs a sequence (B,T,O), 0 when (B,O). */
+int recur_model_returns_sequences(const recur_model *m);
+size_t recur_model_n_params(const recur_model *m);
+
+typedef struct {
+    recur_layer_kind kind;
+    int units;            /* Dropout: 0 */
+    int return_sequences; /* recurrent layers */
+    int reset_after;      /* GRU */
+    recur_activation act; /* Dense */
+    float rate;           /* Dropout */
+    int in_dim;           /* width of the layer's input per step */
+    size_t n_params;
+} recur_layer_info;
+
+recur_status recur_model_layer(const recur_model *m, int index, recur_layer_info *out, recur_error *err);
+
+/* One weight tensor, Keras get_weights() order. `data` points into the model's
+ * parameter block (owned by the model; valid until recur_model_free or compile). */
+typedef struct {
+    char name[64];   /* Keras-style: "lstm.kernel", "lstm_1.bias", "dense.kernel" */
+    int layer;       /* index of the layer that owns it */
+    int ndim;        /* 1 or 2 */
+    int dims[2];
+    size_t size;     /* product of dims */
+    size_t offset;   /* offset in the parameter block, in elements */
+    recur_float *data;
+} recur_weight;
+
+/* Number of weight tensors (after compile; 0 before). */
+int recur_model_n_weights(const recur_model *m);
+recur_status recur_model_weight(const recur_model *m, int index, recur_weight *out, recur_error *err);
+/* The flat parameter block and the gradient block of the same layout (after compile). */
+recur_float *recur_model_params(recur_model *m);
+recur_float *recur_model_grads(recur_model *m);
+
+/* Keras-style summary table (layer, output shape, parameter count, totals) into
+ * `buf` (always NUL-terminated). Returns the length it needed, like snprintf. */
+size_t recur_model_summary(const recur_model *m, int timesteps, char *buf, size_t cap);
+
+/* ====== Training and inference ====== */
+
+/* Progress report, called by fit after every batch and every epoch. Returning
+ * non-zero stops training (fit then returns RECUR_E_INTERRUPTED after keeping the
+ * weights of the last completed batch). */
+typedef struct {
+    int epoch, epochs;       /* 1-based epoch */
+    int batch, batches;      /* 1-based batch within the epoch; 0 at epoch end */
+    double loss;             /* running mean training loss this epoch */
+    double val_loss;         /* at epoch end when validating, else NaN */
+    double seconds;          /* elapsed since fit started */
+    int epoch_end;           /* 1 on the end-of-epoch call */
+    int improved;            /* at epoch end: monitored loss improved */
+} recur_progress;
+
+typedef int (*recur_progress_fn)(const recur_progress *p, void *user);
+
+typedef struct {
+    int epochs;              /* 50 */
+    int batch_size;          /* 64 */
+    int shuffle;             /* 1: reshuffle the training samples each epoch from the seed */
+    uint64_t seed;           /* shuffling and dropout; default 42 */
+    double validation_split; /* last fraction of samples kept for validation; 0 */
+    int patience;            /* early stopping on val_loss (loss without validation); 0 = off */
+    int restore_best;        /* with patience: restore the best epoch's weights; 1 */
+    int threads;             /* worker threads; 0 = the cores this process may use */
+    recur_progress_fn progress;
+    void *progress_user;
+} recur_fit_opts;
+
+recur_fit_opts recur_fit_opts_default(void);
+
+/* Per-epoch history filled by fit (caller allocates `epochs` entries or passes NULL). */
+typedef struct {
+    int epochs_run;
+    int best_epoch;          /* 1-based */
+    double *loss;            /* [epochs] */
+    double *val_loss;        /* [epochs], NaN without validation */
+} recur_history;
+
+/* Train on x (n,T,F) and y (n,O) -- or (n,T,O) for a sequence-output model.
+ * Validation: if x_val is not NULL, (n_val,T,F)/(n_val,O) are used, else the last
+ * validation_split of the samples (never shuffled into training). */
+recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_float *y, size_t n, int T,
+                             const recur_float *x_val, const recur_float *y_val, size_t n_val,
+                             const recur_fit_opts *opts, recur_history *hist, recur_error *err);
+
+/* Loss (compiled loss) and metrics over (x,y) in inference mode. Any out pointer may be NULL. */
+recur_status recur_model_evaluate(recur_model *m, const recur_float *x, const recur_float *y, size_t n,
+                                  int T, double *loss, double *mae, double *rmse, recur_error *err);
+
+/* Inference on x (n,T,F) in batches; y_out is (n,O) or (n,T,O). */
+recur_status recur_model_predict(recur_model *m, const recur_float *x, size_t n, int T, recur_float *y_out,
+                                 recur_error *err);
+
+/* ====== Low-level steps (used by tests and the reference checker) ====== */
+
+/* Forward in training mode (dropout active when `training`), compiled loss
+ * against y, gradients of that loss into recur_model_grads() (overwritten, not
+ * accumulated). x (B,T,F); y_pred (B,O) or (B,T,O), may be NULL. */
+recur_status recur_model_loss_grad(recur_model *m, const recur_float *x, const recur_float *y, int B, int T,
+                                   int training, double *loss, recur_float *y_pred, recur_error *err);
+
+/* One optimizer step with the current gradient block. */
+recur_status recur_model_apply_grads(recur_model *m, recur_error *err);
+
+/* Reset optimizer slots and iteration count (as a freshly compiled optimizer). */
+void recur_model_reset_optimizer(recur_model *m);
+
+/* ====== Stand-alone losses and optimizers (flat buffers) ====== */
+
+/* Loss value over n = B*O elements (Keras sum_over_batch_size), gradient into
+ * dy (may be NULL): MSE 2(p-t)/n, MAE sign(p-t)/n with 0 at a tie. */
+double recur_loss_eval(recur_loss loss, const recur_float *y_true, const recur_float *y_pred, size_t n,
+                       recur_float *dy);
+
+typedef struct recur_optimizer_state recur_optimizer_state;
+recur_status recur_optimizer_new(const recur_optim_opts *o, size_t n, recur_optimizer_state **out,
+                                 recur_error *err);
+void recur_optimizer_free(recur_optimizer_state *s);
+/* One update of params (n) with grads (n). Clipping (if set) is applied to the
+ * whole buffer as one tensor. */
+void recur_optimizer_step(recur_optimizer_state *s, recur_float *params, const recur_float *grads);
+/* Keras slot names: "velocity", "momentum", "average_gradient", "velocity_hat".
+ * Returns NULL when the optimizer has no such slot. */
+const recur_float *recur_optimizer_slot(const recur_optimizer_state *s, const char *name);
+
+/* ====== Data: CSV, scaling, windows ====== */
+
+/* A table of numeric columns read from a CSV file, sorted oldest first. */
+typedef struct recur_table recur_table;
+
+typedef enum { RECUR_MISSING_ERROR = 0, RECUR_MISSING_DROP, RECUR_MISSING_FFILL } recur_missing;
+
+typedef struct {
+    const char *date_column;   /* NULL: auto ("date", "timestamp", "time", "day", "month", "year", or none) */
+    recur_missing missing;     /* what to do with null/empty/NaN cells in the wanted columns */
+    const char *const *columns; /* the columns wanted (case-insensitive header names); */
+    int n_columns;             /* others are not parsed, so their mess cannot fail the load */
+} recur_csv_opts;
+
+recur_csv_opts recur_csv_opts_default(void);
+
+/* Reads `path` per RFC 4180 (quotes, CRLF, BOM, no final newline), finds the
+ * columns by case-insensitive header name, parses numbers ("1,008.64" too) and
+ * dates (YYYY-MM-DD, M/D/YYYY, timestamps, YYYY-MM, YYYY), sorts rows into time
+ * order. Errors name the file and line. */
+recur_status recur_table_read_csv(const char *path, const recur_csv_opts *o, recur_table **out,
+                                  recur_error *err);
+void recur_table_free(recur_table *t);
+size_t recur_table_rows(const recur_table *t);
+int recur_table_cols(const recur_table *t);
+/* Column j (0..n_columns-1, in the order asked for): n_rows doubles. */
+const double *recur_table_col(const recur_table *t, int j);
+/* Header name of column j as written in the file. */
+const char *recur_table_col_name(const recur_table *t, int j);
+/* Row i's date as days since 1970-01-01 (NaN when the file has no date column),
+ * and the date text as written in the file (NULL when none). */
+double recur_table_day(const recur_table *t, size_t i);
+const char *recur_table_date_text(const recur_table *t, size_t i);
+/* Rows dropped or filled because of missing values. */
+size_t recur_table_n_missing(const recur_table *t);
+
+typedef enum { RECUR_SCALER_MINMAX = 0, RECUR_SCALER_STANDARD } recur_scaler_kind;
+
+/* Per-feature scaler: MinMax to [0,1] (sklearn MinMaxScaler) or standard
+ * (zero mean, unit variance). Plain struct so it can be saved. */
+#define RECUR_SCALER_MAX 64
+typedef struct {
+    recur_scaler_kind kind;
+    int n;                        /* features */
+    double a[RECUR_SCALER_MAX];   /* min or mean */
+    double b[RECUR_SCALER_MAX];   /* max or std */
+} recur_scaler;
+
+/* Fit on `rows` rows of data (rows, n) row-major. A constant column scales to 0. */
+recur_status recur_scaler_fit(recur_scaler *s, recur_scaler_kind kind, const double *data, size_t rows, int n,
+                              recur_error *err);
+double recur_scaler_apply(const recur_scaler *s, int j, double v);
+double recur_scaler_invert(const recur_scaler *s, int j, double v);
+
+/* Sliding windows over a series (rows, F) row-major. For each target row t in
+ * [first, last) sample k = t - first gets x[k] = rows t-T .. t-1 (T,F) and
+ * y[k] = column `target` of rows t .. t+horizon-1 (horizon values). Needs
+ * first >= T and last + horizon - 1 <= rows. */
+recur_status recur_window_make(const double *series, size_t rows, int F, int target, int T, int horizon,
+                               size_t first, size_t last, recur_float *x, recur_float *y, recur_error *err);
+
+/* ====== Plots (PLplot, cairo: PNG or SVG chosen by the file extension) ====== */
+
+typedef struct {
+    const char *label;  /* legend text */
+    const double *y;    /* n values; NaN leaves a gap (e.g. predictions only on the test part) */
+} recur_plot_series;
+
+typedef struct {
+    const char *title, *xlabel, *ylabel;
+    const double *x;            /* n values, increasing: days since 1970-01-01 when x_is_date */
+    int x_is_date;              /* 1: date axis labels */
+    size_t n;
+    const recur_plot_series *series;
+    int n_series;
+    double boundary_x;          /* vertical marker (train/test boundary); NaN for none */
+    const char *boundary_label; /* e.g. "train | test" */
+    int width, height;          /* pixels; 0 = 1200 x 600 */
+} recur_plot_opts;
+
+/* Line plot with title, axes, grid and legend, written atomically to `path`
+ * (.png or .svg). */
+recur_status recur_plot_lines(const char *path, const recur_plot_opts *o, recur_error *err);
+
+/* ====== Model files (safetensors layout; see docs/model-file.md) ====== */
+
+/* Free-form settings stored with the model: the data pipeline needed to
+ * reproduce predictions (columns, scaler, timestep, horizon, transform). */
+typedef struct {
+    char target[64];              /* target column name */
+    int n_features;
+    char features[RECUR_SCALER_MAX][64];
+    int timestep;
+    int horizon;
+    char transform[16];           /* "none", "diff", "logreturn" */
+    recur_scaler scaler;          /* over the features, in order */
+    int target_index;             /* index of the target among features */
+    double test_fraction;
+} recur_pipeline;
+
+/* Writes atomically (temp file in the same folder, fsync, rename). */
+recur_status recur_model_save(const recur_model *m, const recur_pipeline *p, const char *path, recur_error *err);
+/* Loads a compiled model (inference ready; the optimizer is reset) and its pipeline (p may be NULL). */
+recur_status recur_model_load(const char *path, recur_model **out, recur_pipeline *p, recur_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RECUR_H */

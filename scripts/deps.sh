@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs the Debian packages recur needs, only when some are missing.
+# Build: gcc, make, pkg-config, OpenBLAS (CBLAS), Jansson, PLplot + cairo driver.
+# Tests: cmocka. Sanitizer and fuzz builds use clang's runtime when present.
+set -e
+PKGS="build-essential pkg-config libopenblas-dev libjansson-dev libplplot-dev plplot-driver-cairo libcmocka-dev"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "deps: installing:$missing" >&2
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
