@@ -367,25 +367,85 @@ typedef struct {
  * (.png or .svg). */
 recur_status recur_plot_lines(const char *path, const recur_plot_opts *o, recur_error *err);
 
-/* ====== Model files (safetensors layout; see docs/model-file.md) ====== */
+/* ====== Data pipeline: table -> transformed, scaled windows ====== */
 
-/* Free-form settings stored with the model: the data pipeline needed to
- * reproduce predictions (columns, scaler, timestep, horizon, transform). */
+typedef enum { RECUR_TRANSFORM_NONE = 0, RECUR_TRANSFORM_DIFF, RECUR_TRANSFORM_LOGRETURN } recur_transform;
+
+/* Everything needed to turn a table into model inputs and model outputs back
+ * into data units. Saved with the model so predictions reproduce after reload. */
 typedef struct {
-    char target[64];              /* target column name */
-    int n_features;
-    char features[RECUR_SCALER_MAX][64];
-    int timestep;
-    int horizon;
-    char transform[16];           /* "none", "diff", "logreturn" */
-    recur_scaler scaler;          /* over the features, in order */
-    int target_index;             /* index of the target among features */
-    double test_fraction;
+    int n_features;                         /* columns fed to the model, in order */
+    char features[RECUR_SCALER_MAX][64];    /* their header names */
+    int target;                             /* index of the target among features */
+    int timestep;                           /* T, window length (60) */
+    int horizon;                            /* values predicted per window (1) */
+    double test_fraction;                   /* 0.2: last rows scored, n_train_rows = ceil((1-f) n) */
+    recur_transform transform;              /* NONE: levels; DIFF: v[t]-v[t-1]; LOGRETURN: log(v[t]/v[t-1]) */
+    recur_scaler_kind scaler_kind;
+    recur_scaler scaler;                    /* filled by recur_dataset_make (training rows only) */
 } recur_pipeline;
 
-/* Writes atomically (temp file in the same folder, fsync, rename). */
+/* Defaults: 1 feature "Close" (target 0), T 60, horizon 1, test 0.2, no transform, MinMax. */
+recur_pipeline recur_pipeline_default(void);
+
+/* Windows cut from a table whose columns are p->features in order.
+ * Rows 0..n_train_rows-1 are training rows: the scaler is fitted on their
+ * (transformed) values only. Training samples have their first target row t in
+ * [t0, n_train_rows - horizon + 1), t0 = T (+1 with a transform); test samples
+ * have t in [n_train_rows, rows - horizon + 1) and take their T-row history from
+ * the rows before t, so there is exactly one prediction per test row. */
+typedef struct {
+    size_t rows;            /* table rows */
+    size_t n_train_rows;
+    size_t n_train, n_test; /* samples */
+    int T, F, horizon;
+    recur_float *x_train;   /* (n_train, T, F), scaled */
+    recur_float *y_train;   /* (n_train, horizon), scaled target */
+    recur_float *x_test;    /* (n_test, T, F) */
+    recur_float *y_test;    /* (n_test, horizon) */
+    size_t *test_row;       /* (n_test) table row of each test sample's first target */
+    double test_above, test_below; /* largest excursion of test targets above the scaler's
+                                      training max / below its min, in data units (0 if inside) */
+} recur_dataset;
+
+/* Fits p->scaler and cuts the windows. RECUR_E_DATA with a message when there
+ * are too few rows (fewer than T + horizon + 1 training rows, or no test row),
+ * or non-positive values under LOGRETURN. */
+recur_status recur_dataset_make(const recur_table *t, recur_pipeline *p, recur_dataset *out, recur_error *err);
+void recur_dataset_free(recur_dataset *d);
+
+/* Input window (T,F) whose first target would be table row `row` (row may equal
+ * rows, for forecasting beyond the data). Needs row >= T (+1 with a transform). */
+recur_status recur_dataset_window(const recur_table *t, const recur_pipeline *p, size_t row, recur_float *x,
+                                  recur_error *err);
+
+/* Model output (horizon values, scaled and transformed) for first target row
+ * `row` back to data units: out[k] is the value predicted for row + k. Uses the
+ * actual level at row - 1 to undo DIFF / LOGRETURN. */
+void recur_dataset_invert(const recur_table *t, const recur_pipeline *p, size_t row, const recur_float *pred,
+                          double *out);
+
+/* ====== Layer spec strings ====== */
+
+/* Adds the layers described by a readable spec such as the tutorial's
+ * "lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(1)". Items:
+ * lstm(H[,seq]) gru(H[,seq][,reset_before]) rnn(H[,seq]) dense(N[,linear|relu|tanh|sigmoid])
+ * dropout(R). Separators: spaces, commas or "->" between items. RECUR_E_PARSE with
+ * the offending position on anything else (unknown layer, bad number, unbalanced
+ * parentheses). */
+recur_status recur_model_add_spec(recur_model *m, const char *spec, recur_error *err);
+/* Writes the canonical spec of a model's layers into buf; returns needed length. */
+size_t recur_model_spec(const recur_model *m, char *buf, size_t cap);
+
+/* ====== Model files (safetensors layout; see docs/model-file.md) ====== */
+
+/* Writes the architecture, weights and (if p is not NULL) the pipeline to `path`
+ * atomically: temp file in the same folder, fsync, rename. A failure leaves an
+ * existing file untouched. */
 recur_status recur_model_save(const recur_model *m, const recur_pipeline *p, const char *path, recur_error *err);
-/* Loads a compiled model (inference ready; the optimizer is reset) and its pipeline (p may be NULL). */
+/* Loads a compiled model (inference ready; the optimizer is fresh) and its
+ * pipeline (p may be NULL). Every inconsistency is refused with a message;
+ * nothing is read out of bounds. */
 recur_status recur_model_load(const char *path, recur_model **out, recur_pipeline *p, recur_error *err);
 
 #ifdef __cplusplus
