@@ -259,6 +259,22 @@ recur_status recur_model_predict(recur_model *m, const recur_float *x, size_t n,
 recur_status recur_model_loss_grad(recur_model *m, const recur_float *x, const recur_float *y, int B, int T,
                                    int training, double *loss, recur_float *y_pred, recur_error *err);
 
+/* Forward pass: x (B,T,F) -> y (B,O) or (B,T,O). `training` turns dropout on.
+ * The activations are kept for a following recur_model_backward. */
+recur_status recur_model_forward(recur_model *m, const recur_float *x, int B, int T, int training, recur_float *y,
+                                 recur_error *err);
+/* Backward pass of the last forward, given dL/dy (shape of y): parameter
+ * gradients into recur_model_grads() (overwritten), dL/dx into dx (B,T,F) when
+ * dx is not NULL. */
+recur_status recur_model_backward(recur_model *m, const recur_float *dy, recur_float *dx, recur_error *err);
+/* Initial state of recurrent layer `layer` for the next forward calls: h0 (B,H)
+ * and, for LSTM, c0 (B,H); copied. NULL h0 restores zeros. B must match. */
+recur_status recur_model_set_initial_state(recur_model *m, int layer, const recur_float *h0, const recur_float *c0,
+                                           int B, recur_error *err);
+/* After a backward with an initial state set: dL/dh0 and dL/dc0 (B,H) (c0 LSTM only; may be NULL). */
+recur_status recur_model_initial_state_grad(const recur_model *m, int layer, recur_float *dh0, recur_float *dc0,
+                                            recur_error *err);
+
 /* One optimizer step with the current gradient block. */
 recur_status recur_model_apply_grads(recur_model *m, recur_error *err);
 
