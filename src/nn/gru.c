@@ -1,0 +1,191 @@
+/*
+ * gru.c -- Keras GRU (keras/src/layers/rnn/gru.py, GRUCell.call), gate blocks
+ * z | r | h (update, reset, candidate).
+ *
+ * reset_after = 1 (Keras default), bias (2, 3H): b0 input side, b1 recurrent side
+ *   mx = x_t W + b0          mh = h_{t-1} U + b1
+ *   z = sigmoid(mx_z + mh_z)   r = sigmoid(mx_r + mh_r)
+ *   hh = tanh(mx_h + r * mh_h)
+ *   h_t = z * h_{t-1} + (1 - z) * hh
+ * reset_after = 0, bias (3H):
+ *   z, r as above without b1;  hh = tanh(mx_h + (r * h_{t-1}) U_h)
+ *
+ * Backward per step, with dh including the upstream gradient:
+ *   dz = dh (h_{t-1} - hh)      dhh = dh (1 - z)      da_h = dhh (1 - hh^2)
+ *   da_z = dz z (1 - z)         da_r = dr r (1 - r)
+ *   reset_after:  dr = da_h mh_h; input side (da_z, da_r, da_h),
+ *                 recurrent side (da_z, da_r, da_h r)
+ *   reset_before: d(rh) = da_h U_h^T, dr = d(rh) h_{t-1}
+ *   dh_{t-1} = dh z + (recurrent-side gradients) U^T (+ d(rh) r)
+ * `a` caches z | r | hh and is overwritten in place by the input-side gradients.
+ */
+#include "nn/act.h"
+#include "nn/layer.h"
+
+static size_t gru_buf_size(const rc_layer *L, int B, int T)
+{
+    size_t TB = (size_t)T * B, H = (size_t)L->units;
+    /* y, aux: TB*H; a: TB*3H; da2 (reset_after): TB*3H; dx: TB*I; mh: B*3H; dh, dc, h0, dh0: B*H */
+    size_t n = 2 * TB * H + TB * 3 * H + TB * (size_t)L->in + (size_t)B * 3 * H + 4 * (size_t)B * H;
+    if (L->reset_after) n += TB * 3 * H;
+    return n;
+}
+
+static void gru_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
+{
+    size_t TB = (size_t)T * B, H = (size_t)L->units;
+    lb->y = m, m += TB * H;
+    lb->aux = m, m += TB * H;
+    lb->a = m, m += TB * 3 * H;
+    if (L->reset_after) lb->da2 = m, m += TB * 3 * H;
+    lb->dx = m, m += TB * (size_t)L->in;
+    lb->mh = m, m += (size_t)B * 3 * H;
+    lb->dh = m, m += (size_t)B * H;
+    lb->dc = m, m += (size_t)B * H;
+    lb->h0 = m, m += (size_t)B * H;
+    lb->dh0 = m;
+}
+
+static void gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
+{
+    int H = L->units;
+    rc_init_glorot_uniform(p + L->off_w, L->in, 3 * H, rng);
+    rc_init_orthogonal(p + L->off_u, H, 3 * H, rng);
+    size_t nb = (size_t)(L->reset_after ? 6 : 3) * H;
+    for (size_t j = 0; j < nb; j++) p[L->off_b + j] = 0;
+}
+
+static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,
+                        int training, rc_rng *rng)
+{
+    (void)training, (void)rng;
+    const int H = L->units, G3 = 3 * H;
+    const size_t BH = (size_t)B * H;
+    const recur_float *W = p + L->off_w, *U = p + L->off_u, *b0 = p + L->off_b, *b1 = b0 + G3;
+    rc_gates_input_forward(lb->a, x, W, b0, T * B, L->in, G3);
+    for (int t = 0; t < T; t++) {
+        recur_float *A = lb->a + (size_t)t * B * G3;
+        const recur_float *hp = t ? lb->y + (size_t)(t - 1) * BH : lb->h0;
+        recur_float *h = lb->y + (size_t)t * BH, *aux = lb->aux + (size_t)t * BH;
+        int any = t || lb->has_state;
+        if (L->reset_after) {
+            recur_float *mh = lb->mh;
+            for (int b = 0; b < B; b++)
+                for (int j = 0; j < G3; j++) mh[(size_t)b * G3 + j] = b1[j];
+            if (any) rc_gates_step_forward(mh, G3, hp, U, G3, B, H, G3);
+            for (int b = 0; b < B; b++) {
+                recur_float *ab = A + (size_t)b * G3;
+                const recur_float *mb = mh + (size_t)b * G3;
+                for (int j = 0; j < H; j++) {
+                    size_t k = (size_t)b * H + j;
+                    recur_float z = rc_sigmoid(ab[j] + mb[j]);
+                    recur_float r = rc_sigmoid(ab[H + j] + mb[H + j]);
+                    recur_float hh = rc_tanh(ab[2 * H + j] + r * mb[2 * H + j]);
+                    ab[j] = z, ab[H + j] = r, ab[2 * H + j] = hh;
+                    aux[k] = mb[2 * H + j];
+                    h[k] = z * hp[k] + (1 - z) * hh;
+                }
+            }
+        } else {
+            if (any) rc_gates_step_forward(A, G3, hp, U, G3, B, H, 2 * H);
+            for (int b = 0; b < B; b++) {
+                recur_float *ab = A + (size_t)b * G3;
+                for (int j = 0; j < H; j++) {
+                    size_t k = (size_t)b * H + j;
+                    recur_float z = rc_sigmoid(ab[j]), r = rc_sigmoid(ab[H + j]);
+                    ab[j] = z, ab[H + j] = r;
+                    aux[k] = r * hp[k];
+                }
+            }
+            if (any) rc_gates_step_forward(A + 2 * H, G3, aux, U + 2 * H, G3, B, H, H);
+            for (int b = 0; b < B; b++) {
+                recur_float *ab = A + (size_t)b * G3;
+                for (int j = 0; j < H; j++) {
+                    size_t k = (size_t)b * H + j;
+                    recur_float z = ab[j], hh = rc_tanh(ab[2 * H + j]);
+                    ab[2 * H + j] = hh;
+                    h[k] = z * hp[k] + (1 - z) * hh;
+                }
+            }
+        }
+    }
+}
+
+static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, const recur_float *p,
+                         const recur_float *x, const recur_float *dy, int B, int T, int need_dx)
+{
+    const int H = L->units, G3 = 3 * H;
+    const size_t BH = (size_t)B * H;
+    const recur_float *W = p + L->off_w, *U = p + L->off_u;
+    recur_float *dh = lb->dh, *tmp = lb->dc;
+    for (size_t k = 0; k < BH; k++) dh[k] = 0;
+    for (int t = T - 1; t >= 0; t--) {
+        recur_float *A = lb->a + (size_t)t * B * G3;
+        const recur_float *hp = t ? lb->y + (size_t)(t - 1) * BH : lb->h0;
+        const recur_float *aux = lb->aux + (size_t)t * BH;
+        const recur_float *dyt = L->return_sequences ? dy + (size_t)t * BH : (t == T - 1 ? dy : NULL);
+        int more = t > 0 || lb->has_state;
+        if (L->reset_after) {
+            recur_float *D2 = lb->da2 + (size_t)t * B * G3;
+            for (int b = 0; b < B; b++) {
+                recur_float *ab = A + (size_t)b * G3, *d2 = D2 + (size_t)b * G3;
+                for (int j = 0; j < H; j++) {
+                    size_t k = (size_t)b * H + j;
+                    recur_float dhv = dh[k] + (dyt ? dyt[k] : 0);
+                    recur_float z = ab[j], r = ab[H + j], hh = ab[2 * H + j];
+                    recur_float dah = dhv * (1 - z) * (1 - hh * hh);
+                    recur_float daz = dhv * (hp[k] - hh) * z * (1 - z);
+                    recur_float dar = dah * aux[k] * r * (1 - r);
+                    ab[j] = daz, ab[H + j] = dar, ab[2 * H + j] = dah;
+                    d2[j] = daz, d2[H + j] = dar, d2[2 * H + j] = dah * r;
+                    tmp[k] = dhv * z;
+                }
+            }
+            if (more) {
+                for (size_t k = 0; k < BH; k++) dh[k] = tmp[k];
+                rc_gates_step_backward(dh, D2, G3, U, G3, B, H, G3, 1);
+            }
+        } else {
+            /* pass 1: z and candidate blocks; dh keeps only the direct part dh z */
+            for (int b = 0; b < B; b++) {
+                recur_float *ab = A + (size_t)b * G3;
+                for (int j = 0; j < H; j++) {
+                    size_t k = (size_t)b * H + j;
+                    recur_float dhv = dh[k] + (dyt ? dyt[k] : 0);
+                    recur_float z = ab[j], hh = ab[2 * H + j];
+                    ab[2 * H + j] = dhv * (1 - z) * (1 - hh * hh);
+                    ab[j] = dhv * (hp[k] - hh) * z * (1 - z);
+                    dh[k] = dhv * z;
+                }
+            }
+            /* pass 2: d(r h) = da_h U_h^T, then the reset gate */
+            rc_gates_step_backward(tmp, A + 2 * H, G3, U + 2 * H, G3, B, H, H, 0);
+            for (int b = 0; b < B; b++) {
+                recur_float *ab = A + (size_t)b * G3;
+                for (int j = 0; j < H; j++) {
+                    size_t k = (size_t)b * H + j;
+                    recur_float r = ab[H + j];
+                    ab[H + j] = tmp[k] * hp[k] * r * (1 - r);
+                    dh[k] += tmp[k] * r;
+                }
+            }
+            if (more) rc_gates_step_backward(dh, A, G3, U, G3, B, H, 2 * H, 1);
+        }
+    }
+    if (lb->has_state)
+        for (size_t k = 0; k < BH; k++) lb->dh0[k] = dh[k];
+    recur_float *dU = grads + L->off_u;
+    rc_gates_input_backward(need_dx ? lb->dx : NULL, grads + L->off_w, grads + L->off_b, lb->a, x, W, T * B, L->in,
+                            G3);
+    if (L->reset_after) {
+        recur_float *db1 = grads + L->off_b + G3;
+        rc_gates_recurrent_backward(dU, G3, lb->da2, G3, lb->y, lb->h0, lb->has_state, B, T, H, G3);
+        for (size_t r = 0; r < (size_t)T * B; r++)
+            for (int j = 0; j < G3; j++) db1[j] += lb->da2[r * G3 + j];
+    } else {
+        rc_gates_recurrent_backward(dU, G3, lb->a, G3, lb->y, lb->h0, lb->has_state, B, T, H, 2 * H);
+        rc_gemm(1, 0, H, H, T * B, 1, lb->aux, H, lb->a + 2 * H, G3, 1, dU + 2 * H, G3);
+    }
+}
+
+const rc_layer_ops rc_gru_ops = {gru_buf_size, gru_bind, gru_init, gru_forward, gru_backward};

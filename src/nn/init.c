@@ -1,0 +1,54 @@
+/*
+ * init.c -- Keras default initialisers.
+ * glorot_uniform: U(-L, L), L = sqrt(6 / (fan_in + fan_out)), fan_in = rows,
+ *   fan_out = cols of the whole fused matrix (keras/src/initializers).
+ * orthogonal (gain 1): a normal (max(r,c), min(r,c)) matrix, QR, columns of Q
+ *   multiplied by sign(diag(R)), transposed when r < c; for an LSTM's (H, 4H)
+ *   recurrent kernel that is one matrix with orthonormal rows.
+ * The QR is modified Gram-Schmidt in double, which yields the same Q (with
+ * positive diag(R), i.e. already sign-corrected) as Householder QR.
+ */
+#include "nn/layer.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void rc_init_glorot_uniform(recur_float *w, int rows, int cols, rc_rng *rng)
+{
+    double lim = sqrt(6.0 / (double)(rows + cols));
+    for (size_t i = 0; i < (size_t)rows * cols; i++) w[i] = (recur_float)((2 * rc_rng_uniform(rng) - 1) * lim);
+}
+
+void rc_init_orthogonal(recur_float *w, int rows, int cols, rc_rng *rng)
+{
+    int n = rows > cols ? rows : cols; /* tall matrix n x k */
+    int k = rows > cols ? cols : rows;
+    double *q = malloc(sizeof *q * (size_t)n * k);
+    if (!q) { /* cannot happen for sane sizes; fall back to a scaled uniform */
+        rc_init_glorot_uniform(w, rows, cols, rng);
+        return;
+    }
+    for (size_t i = 0; i < (size_t)n * k; i++) q[i] = rc_rng_normal(rng);
+    /* Column j of q is q[i*k + j]. Modified Gram-Schmidt, twice for stability. */
+    for (int j = 0; j < k; j++) {
+        for (int pass = 0; pass < 2; pass++) {
+            for (int p = 0; p < j; p++) {
+                double d = 0;
+                for (int i = 0; i < n; i++) d += q[(size_t)i * k + p] * q[(size_t)i * k + j];
+                for (int i = 0; i < n; i++) q[(size_t)i * k + j] -= d * q[(size_t)i * k + p];
+            }
+        }
+        double nn = 0;
+        for (int i = 0; i < n; i++) nn += q[(size_t)i * k + j] * q[(size_t)i * k + j];
+        nn = sqrt(nn);
+        if (nn == 0) nn = 1;
+        for (int i = 0; i < n; i++) q[(size_t)i * k + j] /= nn;
+    }
+    if (rows >= cols) {
+        for (size_t i = 0; i < (size_t)n * k; i++) w[i] = (recur_float)q[i];
+    } else { /* w (rows=k, cols=n) = q^T */
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < k; j++) w[(size_t)j * n + i] = (recur_float)q[(size_t)i * k + j];
+    }
+    free(q);
+}

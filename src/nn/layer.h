@@ -1,0 +1,113 @@
+/*
+ * layer.h -- the layer interface shared by nn/ and train/.
+ *
+ * A layer is a description (rc_layer: sizes, offsets into the model's one
+ * parameter block) plus a small vtable of plain kernels. Activations live in a
+ * per-workspace buffer (rc_lbuf) sized once for a capacity (B,T) and reused:
+ * nothing is allocated inside the batch or time loops.
+ *
+ * Layout: sequences are TIME-MAJOR inside the library, (T,B,D), so the rows of
+ * one step are contiguous and the input projection of all steps is one GEMM of
+ * T*B rows. The model transposes user data (B,T,F) at the boundary.
+ *
+ * Letters: B batch, T timesteps, I input width, H units, G gate blocks
+ * (LSTM 4, GRU 3, SimpleRNN 1, Dense 1).
+ *
+ * Kernels never allocate, print or fail: train/model.c validates first.
+ * Backward ACCUMULATES (+=) into the gradient block; the caller zeroes it.
+ */
+#ifndef RECUR_NN_LAYER_H
+#define RECUR_NN_LAYER_H
+
+#include "core/core.h"
+
+typedef struct rc_layer rc_layer;
+
+/* Per-layer buffers inside one workspace (all owned by the workspace block). */
+typedef struct {
+    recur_float *y;    /* output: seq (T,B,H) / last (B,H); for RNNs the full (T,B,H) state sequence */
+    recur_float *dx;   /* dL/dinput, shape of the input */
+    recur_float *a;    /* gate activations (T,B,G*H); reused in place for gate gradients */
+    recur_float *c;    /* LSTM cell states (T,B,H) */
+    recur_float *tc;   /* LSTM tanh(c) (T,B,H) */
+    recur_float *aux;  /* GRU: r*mh (reset_after) or r*h_prev (T,B,H) */
+    recur_float *da2;  /* GRU reset_after: recurrent-side gate gradients (T,B,3H) */
+    recur_float *mh;   /* GRU reset_after: one step of h U + b1 (B,3H) */
+    recur_float *dh;   /* (B,H) running dL/dh */
+    recur_float *dc;   /* (B,H) running dL/dc (LSTM); GRU scratch */
+    recur_float *h0;   /* (B,H) initial hidden state (zeros unless set) */
+    recur_float *c0;   /* (B,H) initial cell state */
+    recur_float *dh0;  /* (B,H) dL/dh0 after backward */
+    recur_float *dc0;  /* (B,H) dL/dc0 */
+    recur_float *mask; /* Dropout: scaled keep mask (rows, I) */
+    int has_state;     /* h0/c0 may be non-zero */
+} rc_lbuf;
+
+typedef struct {
+    /* Floats needed in a workspace for batch B and T steps. */
+    size_t (*buf_size)(const rc_layer *L, int B, int T);
+    /* Carves rc_lbuf pointers out of mem (buf_size floats, zeroed). */
+    void (*bind)(const rc_layer *L, rc_lbuf *lb, recur_float *mem, int B, int T);
+    /* Keras initialisation of this layer's slice of the parameter block. */
+    void (*init)(const rc_layer *L, recur_float *params, rc_rng *rng);
+    /* x: input ((T,B,I) if L->seq_in else (B,I)). Writes lb->y and caches. */
+    void (*forward)(const rc_layer *L, rc_lbuf *lb, const recur_float *params, const recur_float *x, int B, int T,
+                    int training, rc_rng *rng);
+    /* dy: shape of the output. Accumulates into grads; writes lb->dx when need_dx. */
+    void (*backward)(const rc_layer *L, rc_lbuf *lb, recur_float *grads, const recur_float *params,
+                     const recur_float *x, const recur_float *dy, int B, int T, int need_dx);
+} rc_layer_ops;
+
+struct rc_layer {
+    recur_layer_kind kind;
+    const rc_layer_ops *ops;
+    int in;               /* I: input width per step */
+    int units;            /* H (Dense: output width; Dropout: = in) */
+    int G;                /* gate blocks */
+    int seq_in;           /* input is a sequence (T steps) */
+    int seq_out;          /* output is a sequence */
+    int return_sequences; /* recurrent layers */
+    int reset_after;      /* GRU */
+    recur_activation act; /* Dense */
+    float rate;           /* Dropout */
+    size_t n_params;
+    size_t off;           /* start of this layer's parameters in the block */
+    size_t off_w, off_u, off_b; /* kernel, recurrent_kernel, bias (absolute offsets) */
+};
+
+/* Output pointer of a layer after forward: the last step for an RNN that
+ * returns no sequence. */
+static inline recur_float *rc_layer_out(const rc_layer *L, const rc_lbuf *lb, int B, int T)
+{
+    if (L->kind <= RECUR_LAYER_RNN && !L->return_sequences) return lb->y + (size_t)(T - 1) * B * L->units;
+    return lb->y;
+}
+
+extern const rc_layer_ops rc_lstm_ops, rc_gru_ops, rc_rnn_ops, rc_dense_ops, rc_dropout_ops;
+
+/* ====== Shared gate-GEMM mechanism (gates.c) ======
+ * Every recurrent cell computes pre = x W + h U + b with its G gates packed in
+ * one matrix (I, G*H); Dense is the G=1, T=1 case of the input half. */
+
+/* P (R, GH) = X (R, I) W (I, GH) + b (GH): the input projection of all R = T*B rows at once. */
+void rc_gates_input_forward(recur_float *P, const recur_float *X, const recur_float *W, const recur_float *b, int R,
+                            int I, int GH);
+/* Pt (B, N) += h (B, H) U (H, N), U with leading dimension ldu (one step). */
+void rc_gates_step_forward(recur_float *Pt, int ldp, const recur_float *h, const recur_float *U, int ldu, int B,
+                           int H, int N);
+/* dW (I,GH) += X^T dP; db (GH) += column sums of dP; dX (R,I) = dP W^T when dX != NULL. */
+void rc_gates_input_backward(recur_float *dX, recur_float *dW, recur_float *db, const recur_float *dP,
+                             const recur_float *X, const recur_float *W, int R, int I, int GH);
+/* dU (H,N) += sum_t h_{t-1}^T dP_t over all steps, with h_{-1} = h0:
+ * hs (T,B,H) states, dP (T,B,N) with leading dimension ldp, dU leading dimension ldu. */
+void rc_gates_recurrent_backward(recur_float *dU, int ldu, const recur_float *dP, int ldp, const recur_float *hs,
+                                 const recur_float *h0, int has_state, int B, int T, int H, int N);
+/* dh (B,H) = beta dh + dPt (B,N) U^T, U (H,N) with leading dimension ldu. */
+void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, const recur_float *U, int ldu, int B,
+                            int H, int N, recur_float beta);
+
+/* ====== Initialisers (init.c) ====== */
+void rc_init_glorot_uniform(recur_float *w, int rows, int cols, rc_rng *rng);
+void rc_init_orthogonal(recur_float *w, int rows, int cols, rc_rng *rng);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * lstm.c -- Keras LSTM (keras/src/layers/rnn/lstm.py, LSTMCell.call):
+ *
+ *   z   = x_t W + h_{t-1} U + b          blocks i | f | c | o, each H wide
+ *   i = sigmoid(z_i)   f = sigmoid(z_f)   g = tanh(z_c)   o = sigmoid(z_o)
+ *   c_t = f * c_{t-1} + i * g
+ *   h_t = o * tanh(c_t)
+ *
+ * Backward through time, per step (dh includes the upstream gradient):
+ *   dc  = dc_next + dh * o * (1 - tanh(c)^2)
+ *   dz_i = dc g i(1-i)   dz_f = dc c_{t-1} f(1-f)   dz_c = dc i (1-g^2)
+ *   dz_o = dh tanh(c) o(1-o)   dc_next = dc f   dh_{t-1} = dz U^T
+ * Gate activations are cached in `a` and overwritten in place by dz.
+ * Not here: dropout/recurrent_dropout inside the cell, other activations.
+ */
+#include "nn/act.h"
+#include "nn/layer.h"
+
+static size_t lstm_buf_size(const rc_layer *L, int B, int T)
+{
+    size_t TB = (size_t)T * B, H = (size_t)L->units;
+    /* y, c, tc: T*B*H each; a: T*B*4H; dx: T*B*I; dh, dc, h0, c0, dh0, dc0: B*H each */
+    return 3 * TB * H + TB * 4 * H + TB * (size_t)L->in + 6 * (size_t)B * H;
+}
+
+static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
+{
+    size_t TB = (size_t)T * B, H = (size_t)L->units;
+    lb->y = m, m += TB * H;
+    lb->c = m, m += TB * H;
+    lb->tc = m, m += TB * H;
+    lb->a = m, m += TB * 4 * H;
+    lb->dx = m, m += TB * (size_t)L->in;
+    lb->dh = m, m += (size_t)B * H;
+    lb->dc = m, m += (size_t)B * H;
+    lb->h0 = m, m += (size_t)B * H;
+    lb->c0 = m, m += (size_t)B * H;
+    lb->dh0 = m, m += (size_t)B * H;
+    lb->dc0 = m;
+}
+
+static void lstm_init(const rc_layer *L, recur_float *p, rc_rng *rng)
+{
+    int H = L->units;
+    rc_init_glorot_uniform(p + L->off_w, L->in, 4 * H, rng);
+    rc_init_orthogonal(p + L->off_u, H, 4 * H, rng);
+    recur_float *b = p + L->off_b;
+    for (int j = 0; j < 4 * H; j++) b[j] = (j >= H && j < 2 * H) ? 1 : 0; /* unit_forget_bias */
+}
+
+static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,
+                         int training, rc_rng *rng)
+{
+    (void)training, (void)rng;
+    const int H = L->units, G4 = 4 * H;
+    const recur_float *W = p + L->off_w, *U = p + L->off_u, *bias = p + L->off_b;
+    rc_gates_input_forward(lb->a, x, W, bias, T * B, L->in, G4);
+    for (int t = 0; t < T; t++) {
+        recur_float *A = lb->a + (size_t)t * B * G4;
+        const recur_float *hp = t ? lb->y + (size_t)(t - 1) * B * H : lb->h0;
+        const recur_float *cp = t ? lb->c + (size_t)(t - 1) * B * H : lb->c0;
+        recur_float *c = lb->c + (size_t)t * B * H, *tc = lb->tc + (size_t)t * B * H, *h = lb->y + (size_t)t * B * H;
+        if (t || lb->has_state) rc_gates_step_forward(A, G4, hp, U, G4, B, H, G4);
+        for (int b = 0; b < B; b++) {
+            recur_float *ab = A + (size_t)b * G4;
+            for (int j = 0; j < H; j++) {
+                recur_float i = rc_sigmoid(ab[j]), f = rc_sigmoid(ab[H + j]);
+                recur_float g = rc_tanh(ab[2 * H + j]), o = rc_sigmoid(ab[3 * H + j]);
+                ab[j] = i, ab[H + j] = f, ab[2 * H + j] = g, ab[3 * H + j] = o;
+                size_t k = (size_t)b * H + j;
+                recur_float cv = f * cp[k] + i * g;
+                recur_float tcv = rc_tanh(cv);
+                c[k] = cv, tc[k] = tcv, h[k] = o * tcv;
+            }
+        }
+    }
+}
+
+static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, const recur_float *p,
+                          const recur_float *x, const recur_float *dy, int B, int T, int need_dx)
+{
+    const int H = L->units, G4 = 4 * H;
+    const size_t BH = (size_t)B * H;
+    const recur_float *W = p + L->off_w, *U = p + L->off_u;
+    recur_float *dh = lb->dh, *dc = lb->dc;
+    for (size_t k = 0; k < BH; k++) dh[k] = 0, dc[k] = 0;
+    for (int t = T - 1; t >= 0; t--) {
+        recur_float *A = lb->a + (size_t)t * B * G4; /* activations in, dz out */
+        const recur_float *cp = t ? lb->c + (size_t)(t - 1) * BH : lb->c0;
+        const recur_float *tc = lb->tc + (size_t)t * BH;
+        const recur_float *dyt = L->return_sequences ? dy + (size_t)t * BH : (t == T - 1 ? dy : NULL);
+        for (int b = 0; b < B; b++) {
+            recur_float *ab = A + (size_t)b * G4;
+            for (int j = 0; j < H; j++) {
+                size_t k = (size_t)b * H + j;
+                recur_float dhv = dh[k] + (dyt ? dyt[k] : 0);
+                recur_float i = ab[j], f = ab[H + j], g = ab[2 * H + j], o = ab[3 * H + j];
+                recur_float tcv = tc[k];
+                recur_float dcv = dc[k] + dhv * o * (1 - tcv * tcv);
+                ab[j] = dcv * g * i * (1 - i);
+                ab[H + j] = dcv * cp[k] * f * (1 - f);
+                ab[2 * H + j] = dcv * i * (1 - g * g);
+                ab[3 * H + j] = dhv * tcv * o * (1 - o);
+                dc[k] = dcv * f;
+            }
+        }
+        if (t > 0 || lb->has_state) rc_gates_step_backward(dh, A, G4, U, G4, B, H, G4, 0);
+    }
+    if (lb->has_state)
+        for (size_t k = 0; k < BH; k++) lb->dh0[k] = dh[k], lb->dc0[k] = dc[k];
+    rc_gates_input_backward(need_dx ? lb->dx : NULL, grads + L->off_w, grads + L->off_b, lb->a, x, W, T * B, L->in,
+                            G4);
+    rc_gates_recurrent_backward(grads + L->off_u, G4, lb->a, G4, lb->y, lb->h0, lb->has_state, B, T, H, G4);
+}
+
+const rc_layer_ops rc_lstm_ops = {lstm_buf_size, lstm_bind, lstm_init, lstm_forward, lstm_backward};

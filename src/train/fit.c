@@ -1,0 +1,317 @@
+/*
+ * fit.c -- training orchestration: fit (epochs, shuffled mini-batches,
+ * validation, early stopping, progress callback), evaluate and predict.
+ * The math lives in nn/ and model.c; this file only schedules it.
+ *
+ * A batch is cut into chunks whose number depends on the batch size only
+ * (see train.h); threads run chunks in their own workspaces, gradients are
+ * summed in chunk order, so results are bit-identical for any thread count.
+ * Keras conventions: validation_split takes the LAST fraction of the samples
+ * before any shuffling; the epoch loss is the sample-weighted mean of the
+ * batch losses; early stopping watches val_loss (or loss without validation).
+ */
+#include "train/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+recur_fit_opts recur_fit_opts_default(void)
+{
+    recur_fit_opts o;
+    memset(&o, 0, sizeof o);
+    o.epochs = 50;
+    o.batch_size = 64;
+    o.shuffle = 1;
+    o.seed = 42;
+    o.restore_best = 1;
+    return o;
+}
+
+/* ====== Chunked batch execution ====== */
+
+typedef struct {
+    recur_model *m;
+    const recur_float *x, *y; /* batch (B,T,F), targets (user layout) or NULL */
+    recur_float *pred;        /* predictions out (user layout) or NULL */
+    int B, T, n_chunks, n_threads, training;
+    double denom;             /* elements of the whole batch, for the gradient scale */
+    uint64_t stream;
+    double loss[RC_MAX_CHUNKS];
+} job;
+
+static int n_chunks_for(int B)
+{
+    int c = (B + RC_CHUNK - 1) / RC_CHUNK;
+    return c < 1 ? 1 : c > RC_MAX_CHUNKS ? RC_MAX_CHUNKS : c;
+}
+
+static void run_chunks(void *arg, int tid)
+{
+    job *j = arg;
+    recur_model *m = j->m;
+    const size_t per_x = (size_t)j->T * m->F, per_y = rc_out_size(m, 1, j->T);
+    for (int c = tid; c < j->n_chunks; c += j->n_threads) {
+        int b0 = (int)((long)j->B * c / j->n_chunks), b1 = (int)((long)j->B * (c + 1) / j->n_chunks);
+        int nb = b1 - b0;
+        rc_ws *w = &m->ws[tid];
+        rc_ws_reserve(m, w, nb, j->T, NULL); /* capacity reserved by the caller: cannot fail */
+        rc_forward(m, w, j->x + (size_t)b0 * per_x, nb, j->T, j->training, rc_seed_mix(j->stream, (uint64_t)c, 7));
+        if (j->pred) memcpy(j->pred + (size_t)b0 * per_y, w->out, (size_t)nb * per_y * sizeof *w->out);
+        if (j->y) {
+            j->loss[c] = rc_loss_to_dy(m, w, j->y + (size_t)b0 * per_y, j->denom);
+            if (j->training) {
+                recur_float *g = c ? m->chunk_grads + (size_t)(c - 1) * m->n_params : m->grads;
+                memset(g, 0, m->n_params * sizeof *g);
+                rc_backward(m, w, g, NULL);
+            }
+        }
+    }
+}
+
+static recur_status prepare(recur_model *m, int threads, int maxB, int T, recur_error *err)
+{
+    int n = threads > 0 ? threads : rc_default_threads();
+    if (n > RC_MAX_THREADS) n = RC_MAX_THREADS;
+    int nc = n_chunks_for(maxB);
+    if (n > nc) n = nc;
+    if (!m->pool_started || m->pool.n != n) {
+        if (m->pool_started) rc_pool_stop(&m->pool), m->pool_started = 0;
+        rc_blas_single_thread(); /* we parallelise over chunks; never oversubscribe */
+        recur_status st = rc_pool_start(&m->pool, n, err);
+        if (st) return st;
+        m->pool_started = 1;
+    }
+    /* largest chunk of any batch up to maxB (batches shrink at the end of an epoch) */
+    int per = maxB < RC_CHUNK ? maxB : RC_CHUNK;
+    if ((maxB + RC_MAX_CHUNKS - 1) / RC_MAX_CHUNKS > per) per = (maxB + RC_MAX_CHUNKS - 1) / RC_MAX_CHUNKS;
+    (void)nc;
+    for (int t = 0; t < m->pool.n; t++) {
+        recur_status st = rc_ws_reserve(m, &m->ws[t], per, T, err);
+        if (st) return st;
+    }
+    return RECUR_OK;
+}
+
+/* Runs one batch; returns the batch's summed loss (when y given). */
+static double run_batch(recur_model *m, const recur_float *x, const recur_float *y, recur_float *pred, int B, int T,
+                        int training, uint64_t stream)
+{
+    job j;
+    memset(&j, 0, sizeof j);
+    j.m = m, j.x = x, j.y = y, j.pred = pred, j.B = B, j.T = T, j.training = training, j.stream = stream;
+    j.n_chunks = n_chunks_for(B);
+    j.n_threads = m->pool.n < j.n_chunks ? m->pool.n : j.n_chunks;
+    j.denom = (double)rc_out_size(m, B, T);
+    if (j.n_threads <= 1) run_chunks(&j, 0);
+    else rc_pool_run(&m->pool, run_chunks, &j);
+    double s = 0;
+    for (int c = 0; c < j.n_chunks; c++) s += j.loss[c];
+    if (training && y)
+        for (int c = 1; c < j.n_chunks; c++) {
+            const recur_float *g = m->chunk_grads + (size_t)(c - 1) * m->n_params;
+            for (size_t i = 0; i < m->n_params; i++) m->grads[i] += g[i];
+        }
+    return s;
+}
+
+/* ====== fit ====== */
+
+static recur_status check_inputs(const recur_model *m, const recur_float *x, size_t n, int T, recur_error *err)
+{
+    if (!m) return rc_error(err, RECUR_E_INVALID, "model is NULL");
+    if (!m->compiled) return rc_error(err, RECUR_E_STATE, "model: call recur_model_compile before fit/predict");
+    if (!x) return rc_error(err, RECUR_E_INVALID, "x is NULL");
+    if (n < 1) return rc_error(err, RECUR_E_DATA, "no samples");
+    if (T < 1 || T > 1000000) return rc_error(err, RECUR_E_INVALID, "timesteps must be in 1..1000000 (got %d)", T);
+    if (n > ((size_t)1 << 40)) return rc_error(err, RECUR_E_INVALID, "too many samples (%zu)", n);
+    return RECUR_OK;
+}
+
+static double eval_loss(recur_model *m, const recur_float *x, const recur_float *y, size_t n, int T, int bs)
+{
+    const size_t per_x = (size_t)T * m->F, per_y = rc_out_size(m, 1, T);
+    double s = 0;
+    for (size_t i = 0; i < n; i += (size_t)bs) {
+        int B = (int)((n - i) < (size_t)bs ? (n - i) : (size_t)bs);
+        s += run_batch(m, x + i * per_x, y + i * per_y, NULL, B, T, 0, 0);
+    }
+    return s / ((double)n * (double)per_y);
+}
+
+static int finite_block(const recur_float *g, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return isfinite(s);
+}
+
+recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_float *y, size_t n, int T,
+                             const recur_float *x_val, const recur_float *y_val, size_t n_val,
+                             const recur_fit_opts *opts, recur_history *hist, recur_error *err)
+{
+    recur_status st = check_inputs(m, x, n, T, err);
+    if (st) return st;
+    if (!y) return rc_error(err, RECUR_E_INVALID, "fit: y is NULL");
+    recur_fit_opts o = opts ? *opts : recur_fit_opts_default();
+    if (o.epochs < 1 || o.epochs > 1000000)
+        return rc_error(err, RECUR_E_INVALID, "fit: epochs must be in 1..1000000 (got %d)", o.epochs);
+    if (o.batch_size < 1 || o.batch_size > 1 << 20)
+        return rc_error(err, RECUR_E_INVALID, "fit: batch size must be in 1..1048576 (got %d)", o.batch_size);
+    if (!(o.validation_split >= 0 && o.validation_split < 1))
+        return rc_error(err, RECUR_E_INVALID, "fit: validation split must be in [0, 1) (got %g)", o.validation_split);
+    if (o.patience < 0) return rc_error(err, RECUR_E_INVALID, "fit: patience must be >= 0 (got %d)", o.patience);
+    if (o.threads < 0) return rc_error(err, RECUR_E_INVALID, "fit: threads must be >= 0 (got %d)", o.threads);
+
+    const size_t per_x = (size_t)T * m->F, per_y = rc_out_size(m, 1, T);
+    size_t n_tr = n;
+    const recur_float *xv = x_val, *yv = y_val;
+    size_t nv = x_val ? n_val : 0;
+    if (x_val && !y_val) return rc_error(err, RECUR_E_INVALID, "fit: x_val given without y_val");
+    if (!x_val && o.validation_split > 0) {
+        size_t split_at = (size_t)((double)n * (1.0 - o.validation_split)); /* Keras: int(n * (1 - split)) */
+        if (split_at < 1 || split_at >= n)
+            return rc_error(err, RECUR_E_DATA,
+                            "fit: validation split %g of %zu samples leaves %zu for training and %zu for validation",
+                            o.validation_split, n, split_at, n - split_at);
+        n_tr = split_at, nv = n - split_at;
+        xv = x + n_tr * per_x, yv = y + n_tr * per_y;
+    }
+    int bs = (size_t)o.batch_size > n_tr ? (int)n_tr : o.batch_size;
+    if ((st = prepare(m, o.threads, bs, T, err))) return st;
+
+    size_t *perm = malloc(n_tr * sizeof *perm);
+    recur_float *xb = malloc((size_t)bs * per_x * sizeof *xb), *yb = malloc((size_t)bs * per_y * sizeof *yb);
+    recur_float *best = (o.patience > 0 && o.restore_best) ? malloc(m->n_params * sizeof *best) : NULL;
+    if (!perm || !xb || !yb || (o.patience > 0 && o.restore_best && !best)) {
+        st = rc_error(err, RECUR_E_NOMEM, "fit: out of memory for %zu samples", n_tr);
+        goto done;
+    }
+    for (size_t i = 0; i < n_tr; i++) perm[i] = i;
+    rc_rng shuf;
+    rc_rng_seed(&shuf, rc_seed_mix(o.seed, 0x5eed, 1));
+    double t0 = rc_now(), best_val = INFINITY;
+    int wait = 0, best_epoch = 0, batches = (int)((n_tr + (size_t)bs - 1) / (size_t)bs);
+    if (hist) hist->epochs_run = 0, hist->best_epoch = 0;
+    uint64_t step = 0;
+    for (int e = 1; e <= o.epochs; e++) {
+        if (o.shuffle)
+            for (size_t i = n_tr - 1; i > 0; i--) {
+                size_t k = (size_t)rc_rng_below(&shuf, i + 1), t = perm[i];
+                perm[i] = perm[k], perm[k] = t;
+            }
+        double sum = 0;
+        size_t seen = 0;
+        for (int b = 0; b < batches; b++) {
+            size_t s0 = (size_t)b * bs;
+            int B = (int)((n_tr - s0) < (size_t)bs ? (n_tr - s0) : (size_t)bs);
+            for (int i = 0; i < B; i++) {
+                memcpy(xb + (size_t)i * per_x, x + perm[s0 + i] * per_x, per_x * sizeof *xb);
+                memcpy(yb + (size_t)i * per_y, y + perm[s0 + i] * per_y, per_y * sizeof *yb);
+            }
+            double bl = run_batch(m, xb, yb, NULL, B, T, 1, rc_seed_mix(o.seed, step++, 0xd50));
+            double bmean = bl / ((double)B * (double)per_y);
+            if (!isfinite(bmean) || !finite_block(m->grads, m->n_params)) {
+                st = rc_error(err, RECUR_E_DIVERGED,
+                              "training diverged at epoch %d, batch %d: the loss became %s; the weights of the last "
+                              "good step are kept. Lower the learning rate or clip gradients (clipnorm 1.0)",
+                              e, b + 1, isfinite(bmean) ? "finite but the gradients did not" : "NaN or infinite");
+                goto done;
+            }
+            if ((st = recur_model_apply_grads(m, err))) goto done;
+            sum += bl / (double)per_y;
+            seen += (size_t)B;
+            if (o.progress) {
+                recur_progress p;
+                memset(&p, 0, sizeof p);
+                p.epoch = e, p.epochs = o.epochs, p.batch = b + 1, p.batches = batches;
+                p.loss = sum / (double)seen, p.val_loss = NAN, p.seconds = rc_now() - t0;
+                if (o.progress(&p, o.progress_user)) {
+                    st = rc_error(err, RECUR_E_INTERRUPTED, "training stopped at epoch %d, batch %d of %d", e, b + 1,
+                                  batches);
+                    goto done;
+                }
+            }
+        }
+        double loss = sum / (double)seen;
+        double vl = nv ? eval_loss(m, xv, yv, nv, T, bs) : NAN;
+        double mon = nv ? vl : loss;
+        int improved = mon < best_val;
+        if (improved) {
+            best_val = mon, best_epoch = e, wait = 0;
+            if (best) memcpy(best, m->params, m->n_params * sizeof *best);
+        } else {
+            wait++;
+        }
+        if (hist) {
+            if (hist->loss) hist->loss[e - 1] = loss;
+            if (hist->val_loss) hist->val_loss[e - 1] = vl;
+            hist->epochs_run = e, hist->best_epoch = best_epoch;
+        }
+        if (!isfinite(loss) || (nv && !isfinite(vl))) {
+            st = rc_error(err, RECUR_E_DIVERGED, "training diverged in epoch %d (loss %g, val_loss %g); lower the "
+                          "learning rate or clip gradients", e, loss, vl);
+            goto done;
+        }
+        if (o.progress) {
+            recur_progress p;
+            memset(&p, 0, sizeof p);
+            p.epoch = e, p.epochs = o.epochs, p.batch = 0, p.batches = batches, p.loss = loss, p.val_loss = vl;
+            p.seconds = rc_now() - t0, p.epoch_end = 1, p.improved = improved;
+            if (o.progress(&p, o.progress_user)) {
+                st = rc_error(err, RECUR_E_INTERRUPTED, "training stopped after epoch %d", e);
+                goto done;
+            }
+        }
+        if (o.patience > 0 && wait >= o.patience) break;
+    }
+    if (best && best_epoch > 0) memcpy(m->params, best, m->n_params * sizeof *best);
+done:
+    free(perm), free(xb), free(yb), free(best);
+    return st;
+}
+
+/* ====== predict / evaluate ====== */
+
+#define PREDICT_BATCH 256
+
+recur_status recur_model_predict(recur_model *m, const recur_float *x, size_t n, int T, recur_float *y_out,
+                                 recur_error *err)
+{
+    recur_status st = check_inputs(m, x, n, T, err);
+    if (st) return st;
+    if (!y_out) return rc_error(err, RECUR_E_INVALID, "predict: y_out is NULL");
+    int bs = n < PREDICT_BATCH ? (int)n : PREDICT_BATCH;
+    if ((st = prepare(m, 0, bs, T, err))) return st;
+    const size_t per_x = (size_t)T * m->F, per_y = rc_out_size(m, 1, T);
+    for (size_t i = 0; i < n; i += (size_t)bs) {
+        int B = (int)((n - i) < (size_t)bs ? (n - i) : (size_t)bs);
+        run_batch(m, x + i * per_x, NULL, y_out + i * per_y, B, T, 0, 0);
+    }
+    return RECUR_OK;
+}
+
+recur_status recur_model_evaluate(recur_model *m, const recur_float *x, const recur_float *y, size_t n, int T,
+                                  double *loss, double *mae, double *rmse, recur_error *err)
+{
+    recur_status st = check_inputs(m, x, n, T, err);
+    if (st) return st;
+    if (!y) return rc_error(err, RECUR_E_INVALID, "evaluate: y is NULL");
+    size_t per_y = rc_out_size(m, 1, T), k = n * per_y;
+    recur_float *p = malloc(k * sizeof *p);
+    if (!p) return rc_error(err, RECUR_E_NOMEM, "evaluate: out of memory");
+    if ((st = recur_model_predict(m, x, n, T, p, err))) {
+        free(p);
+        return st;
+    }
+    double sa = 0, ss = 0;
+    for (size_t i = 0; i < k; i++) {
+        double d = (double)p[i] - (double)y[i];
+        sa += fabs(d), ss += d * d;
+    }
+    if (loss) *loss = m->copts.loss == RECUR_LOSS_MAE ? sa / (double)k : ss / (double)k;
+    if (mae) *mae = sa / (double)k;
+    if (rmse) *rmse = sqrt(ss / (double)k);
+    free(p);
+    return RECUR_OK;
+}

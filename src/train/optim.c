@@ -1,0 +1,208 @@
+/*
+ * optim.c -- Keras 3 optimizers on flat buffers (keras/src/optimizers/{rmsprop,adam,sgd}.py,
+ * update_step). Slots start at zero; `iterations` counts applied steps.
+ *
+ * RMSprop: v = rho v + (1-rho) g^2
+ *          centered: a = rho a + (1-rho) g;  den = v - a^2 + eps  else den = v + eps
+ *          inc = lr g / sqrt(den)            (epsilon INSIDE the sqrt: Keras 3)
+ *          momentum > 0: m = momentum m + inc; p -= m    else p -= inc
+ * Adam:    t = iterations + 1;  alpha = lr sqrt(1 - b2^t) / (1 - b1^t)
+ *          m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2)
+ *          amsgrad: vh = max(vh, v), v = vh
+ *          p -= m alpha / (sqrt(v) + eps)    ("epsilon hat", not PyTorch's placement)
+ * SGD:     momentum == 0: p -= lr g
+ *          else m = momentum m - lr g; nesterov: p += momentum m - lr g, else p += m
+ * Each element is updated in double and stored back as recur_float.
+ */
+#include "train/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct recur_optimizer_state {
+    recur_optim_opts o;
+    size_t n;
+    long iterations;
+    recur_float *velocity, *momentum, *average_gradient, *velocity_hat;
+    recur_float *clipbuf; /* gradient copy when clipping */
+};
+
+recur_optim_opts recur_optim_opts_default(recur_optimizer kind)
+{
+    recur_optim_opts o;
+    memset(&o, 0, sizeof o);
+    o.kind = kind;
+    o.lr = kind == RECUR_OPT_SGD ? 0.01 : 0.001;
+    o.rho = 0.9;
+    o.epsilon = 1e-7;
+    o.beta_1 = 0.9;
+    o.beta_2 = 0.999;
+    return o;
+}
+
+static int bad(double v) { return !isfinite(v); }
+
+recur_status recur_optimizer_new(const recur_optim_opts *o, size_t n, recur_optimizer_state **out,
+                                 recur_error *err)
+{
+    *out = NULL;
+    if (!o) return rc_error(err, RECUR_E_INVALID, "optimizer: options are NULL");
+    if (o->kind < RECUR_OPT_RMSPROP || o->kind > RECUR_OPT_SGD)
+        return rc_error(err, RECUR_E_INVALID, "optimizer: unknown kind %d", (int)o->kind);
+    if (bad(o->lr) || o->lr <= 0)
+        return rc_error(err, RECUR_E_INVALID, "optimizer: learning rate must be a finite number > 0 (got %g)", o->lr);
+    if (bad(o->momentum) || o->momentum < 0 || o->momentum >= 1)
+        return rc_error(err, RECUR_E_INVALID, "optimizer: momentum must be in [0, 1) (got %g)", o->momentum);
+    if (bad(o->rho) || o->rho < 0 || o->rho >= 1)
+        return rc_error(err, RECUR_E_INVALID, "optimizer: rho must be in [0, 1) (got %g)", o->rho);
+    if (bad(o->beta_1) || o->beta_1 < 0 || o->beta_1 >= 1 || bad(o->beta_2) || o->beta_2 < 0 || o->beta_2 >= 1)
+        return rc_error(err, RECUR_E_INVALID, "optimizer: beta_1 and beta_2 must be in [0, 1) (got %g, %g)",
+                        o->beta_1, o->beta_2);
+    if (bad(o->epsilon) || o->epsilon < 0)
+        return rc_error(err, RECUR_E_INVALID, "optimizer: epsilon must be >= 0 (got %g)", o->epsilon);
+    if (bad(o->clipnorm) || o->clipnorm < 0 || bad(o->clipvalue) || o->clipvalue < 0)
+        return rc_error(err, RECUR_E_INVALID, "optimizer: clipnorm and clipvalue must be >= 0 (got %g, %g)",
+                        o->clipnorm, o->clipvalue);
+    recur_optimizer_state *s = calloc(1, sizeof *s);
+    if (!s) return rc_error(err, RECUR_E_NOMEM, "optimizer: out of memory");
+    s->o = *o;
+    s->n = n;
+    int need_v = o->kind != RECUR_OPT_SGD;
+    int need_m = o->kind == RECUR_OPT_ADAM || o->momentum > 0;
+    int need_a = o->kind == RECUR_OPT_RMSPROP && o->centered;
+    int need_h = o->kind == RECUR_OPT_ADAM && o->amsgrad;
+    int need_c = o->clipnorm > 0 || o->clipvalue > 0;
+    if ((need_v && !(s->velocity = calloc(n ? n : 1, sizeof(recur_float)))) ||
+        (need_m && !(s->momentum = calloc(n ? n : 1, sizeof(recur_float)))) ||
+        (need_a && !(s->average_gradient = calloc(n ? n : 1, sizeof(recur_float)))) ||
+        (need_h && !(s->velocity_hat = calloc(n ? n : 1, sizeof(recur_float)))) ||
+        (need_c && !(s->clipbuf = calloc(n ? n : 1, sizeof(recur_float))))) {
+        recur_optimizer_free(s);
+        return rc_error(err, RECUR_E_NOMEM, "optimizer: out of memory for %zu parameters", n);
+    }
+    *out = s;
+    return RECUR_OK;
+}
+
+void recur_optimizer_free(recur_optimizer_state *s)
+{
+    if (!s) return;
+    free(s->velocity), free(s->momentum), free(s->average_gradient), free(s->velocity_hat), free(s->clipbuf);
+    free(s);
+}
+
+void rc_optimizer_reset(recur_optimizer_state *s)
+{
+    size_t b = s->n * sizeof(recur_float);
+    if (s->velocity) memset(s->velocity, 0, b);
+    if (s->momentum) memset(s->momentum, 0, b);
+    if (s->average_gradient) memset(s->average_gradient, 0, b);
+    if (s->velocity_hat) memset(s->velocity_hat, 0, b);
+    s->iterations = 0;
+}
+
+void rc_clip(recur_float *g, size_t n, double clipnorm, double clipvalue)
+{
+    if (clipvalue > 0)
+        for (size_t i = 0; i < n; i++) {
+            if (g[i] > clipvalue) g[i] = (recur_float)clipvalue;
+            else if (g[i] < -clipvalue) g[i] = (recur_float)-clipvalue;
+        }
+    if (clipnorm > 0) {
+        double ss = 0;
+        for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+        double norm = sqrt(ss);
+        if (norm > clipnorm) {
+            double f = clipnorm / norm;
+            for (size_t i = 0; i < n; i++) g[i] = (recur_float)(g[i] * f);
+        }
+    }
+}
+
+/* One update over elements [lo, hi) with gradients g. */
+static void step_range(recur_optimizer_state *s, recur_float *p, const recur_float *g, size_t lo, size_t hi)
+{
+    const recur_optim_opts *o = &s->o;
+    const double lr = o->lr, eps = o->epsilon;
+    if (o->kind == RECUR_OPT_RMSPROP) {
+        const double rho = o->rho, mom = o->momentum;
+        for (size_t i = lo; i < hi; i++) {
+            double gi = g[i];
+            double v = rho * s->velocity[i] + (1 - rho) * gi * gi;
+            s->velocity[i] = (recur_float)v;
+            double den;
+            if (o->centered) {
+                double a = rho * s->average_gradient[i] + (1 - rho) * gi;
+                s->average_gradient[i] = (recur_float)a;
+                den = v - a * a + eps;
+            } else {
+                den = v + eps;
+            }
+            double inc = den > 0 ? lr * gi / sqrt(den) : 0;
+            if (mom > 0) {
+                double m = mom * s->momentum[i] + inc;
+                s->momentum[i] = (recur_float)m;
+                p[i] = (recur_float)(p[i] - m);
+            } else {
+                p[i] = (recur_float)(p[i] - inc);
+            }
+        }
+    } else if (o->kind == RECUR_OPT_ADAM) {
+        double t = (double)(s->iterations + 1);
+        double alpha = lr * sqrt(1 - pow(o->beta_2, t)) / (1 - pow(o->beta_1, t));
+        for (size_t i = lo; i < hi; i++) {
+            double gi = g[i];
+            double m = s->momentum[i] + (gi - s->momentum[i]) * (1 - o->beta_1);
+            double v = s->velocity[i] + (gi * gi - s->velocity[i]) * (1 - o->beta_2);
+            s->momentum[i] = (recur_float)m;
+            s->velocity[i] = (recur_float)v;
+            if (o->amsgrad) {
+                if (v > s->velocity_hat[i]) s->velocity_hat[i] = (recur_float)v;
+                v = s->velocity_hat[i];
+            }
+            p[i] = (recur_float)(p[i] - m * alpha / (sqrt(v) + eps));
+        }
+    } else {
+        const double mom = o->momentum;
+        for (size_t i = lo; i < hi; i++) {
+            double gi = g[i];
+            if (mom > 0) {
+                double m = mom * s->momentum[i] - lr * gi;
+                s->momentum[i] = (recur_float)m;
+                p[i] = (recur_float)(o->nesterov ? p[i] + mom * m - lr * gi : p[i] + m);
+            } else {
+                p[i] = (recur_float)(p[i] - lr * gi);
+            }
+        }
+    }
+}
+
+void recur_optimizer_step(recur_optimizer_state *s, recur_float *params, const recur_float *grads)
+{
+    const recur_float *g = grads;
+    if (s->clipbuf) {
+        memcpy(s->clipbuf, grads, s->n * sizeof *grads);
+        rc_clip(s->clipbuf, s->n, s->o.clipnorm, s->o.clipvalue);
+        g = s->clipbuf;
+    }
+    step_range(s, params, g, 0, s->n);
+    s->iterations++;
+}
+
+/* Model path: gradients already clipped per tensor by the caller. */
+void rc_optimizer_step_noclip(recur_optimizer_state *s, recur_float *params, const recur_float *grads)
+{
+    step_range(s, params, grads, 0, s->n);
+    s->iterations++;
+}
+
+const recur_float *recur_optimizer_slot(const recur_optimizer_state *s, const char *name)
+{
+    if (!s || !name) return NULL;
+    if (!strcmp(name, "velocity")) return s->velocity;
+    if (!strcmp(name, "momentum")) return s->momentum;
+    if (!strcmp(name, "average_gradient")) return s->average_gradient;
+    if (!strcmp(name, "velocity_hat")) return s->velocity_hat;
+    return NULL;
+}
