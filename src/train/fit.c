@@ -183,11 +183,13 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
     size_t *perm = malloc(n_tr * sizeof *perm);
     recur_float *xb = malloc((size_t)bs * per_x * sizeof *xb), *yb = malloc((size_t)bs * per_y * sizeof *yb);
     recur_float *best = (o.patience > 0 && o.restore_best) ? malloc(m->n_params * sizeof *best) : NULL;
-    if (!perm || !xb || !yb || (o.patience > 0 && o.restore_best && !best)) {
+    recur_float *prev = malloc(m->n_params * sizeof *prev); /* weights before the last update */
+    if (!perm || !xb || !yb || !prev || (o.patience > 0 && o.restore_best && !best)) {
         st = rc_error(err, RECUR_E_NOMEM, "fit: out of memory for %zu samples", n_tr);
         goto done;
     }
     for (size_t i = 0; i < n_tr; i++) perm[i] = i;
+    memcpy(prev, m->params, m->n_params * sizeof *prev);
     rc_rng shuf;
     rc_rng_seed(&shuf, rc_seed_mix(o.seed, 0x5eed, 1));
     double t0 = rc_now(), best_val = INFINITY;
@@ -211,14 +213,22 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
             }
             double bl = run_batch(m, xb, yb, NULL, B, T, 1, rc_seed_mix(o.seed, step++, 0xd50));
             double bmean = bl / ((double)B * (double)per_y);
-            if (!isfinite(bmean) || !finite_block(m->grads, m->n_params)) {
+            int bad = !isfinite(bmean) || !finite_block(m->grads, m->n_params);
+            if (!bad) {
+                memcpy(prev, m->params, m->n_params * sizeof *prev);
+                if ((st = recur_model_apply_grads(m, err))) goto done;
+                bad = !finite_block(m->params, m->n_params);
+            }
+            if (bad) {
+                /* the weights before the update that broke them are the last good ones */
+                memcpy(m->params, prev, m->n_params * sizeof *prev);
                 st = rc_error(err, RECUR_E_DIVERGED,
-                              "training diverged at epoch %d, batch %d: the loss became %s; the weights of the last "
-                              "good step are kept. Lower the learning rate or clip gradients (clipnorm 1.0)",
-                              e, b + 1, isfinite(bmean) ? "finite but the gradients did not" : "NaN or infinite");
+                              "training diverged at epoch %d, batch %d: the %s became NaN or infinite; the weights "
+                              "of the last good step are kept. Lower the learning rate or clip gradients "
+                              "(clipnorm 1.0)",
+                              e, b + 1, !isfinite(bmean) ? "loss" : "gradients or weights");
                 goto done;
             }
-            if ((st = recur_model_apply_grads(m, err))) goto done;
             sum += bl / (double)per_y;
             seen += (size_t)B;
             if (o.progress) {
@@ -267,7 +277,7 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
     }
     if (best && best_epoch > 0) memcpy(m->params, best, m->n_params * sizeof *best);
 done:
-    free(perm), free(xb), free(yb), free(best);
+    free(perm), free(xb), free(yb), free(best), free(prev);
     return st;
 }
 

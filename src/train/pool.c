@@ -31,7 +31,9 @@ static void *worker(void *arg)
     int tid = 0;
     for (int i = 1; i < p->n; i++)
         if (pthread_equal(p->th[i], pthread_self())) tid = i;
-    unsigned long seen = p->generation;
+    /* generation starts at 0: a run posted before this thread first gets the
+       lock must still be seen as new work */
+    unsigned long seen = 0;
     for (;;) {
         while (!p->stop && p->generation == seen) pthread_cond_wait(&p->work, &p->mu);
         if (p->stop) break;
