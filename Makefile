@@ -101,3 +101,6 @@ clean:
 	rm -rf build build-asan
 
 -include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/f64/*/*/*.d)
+# The numerical kernels are loops over contiguous floats: -O3 lets GCC
+# vectorise them fully (-O2 only tries the very cheap cases). No fast-math.
+$(BUILD)/obj/src/nn/%.o: OPT = -O3

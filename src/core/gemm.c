@@ -45,6 +45,18 @@ void rc_gemm(int trans_a, int trans_b, int M, int N, int K, recur_float alpha, c
         return;
     }
 #ifdef RECUR_BLAS
+#ifndef RECUR_DOUBLE
+    if (M == 1) {
+        /* One row (batch-1 prediction): GEMV streams B once and skips GEMM's packing. */
+        if (!trans_a || lda == 1) {
+            if (!trans_b)
+                cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, trans_a ? lda : 1, beta, C, 1);
+            else
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, trans_a ? lda : 1, beta, C, 1);
+            return;
+        }
+    }
+#endif
 #ifdef RECUR_DOUBLE
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
                 alpha, A, lda, B, ldb, beta, C, ldc);

@@ -6,6 +6,7 @@
  */
 #include "nn/act.h"
 #include "nn/layer.h"
+#include "nn/vmath.h"
 
 static size_t rows_of(const rc_layer *L, int B, int T) { return (size_t)B * (L->seq_in ? (size_t)T : 1); }
 
@@ -35,7 +36,9 @@ static void dense_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, 
     (void)training, (void)rng;
     size_t R = rows_of(L, B, T), n = R * (size_t)L->units;
     rc_gates_input_forward(lb->y, x, p + L->off_w, p + L->off_b, (int)R, L->in, L->units);
-    if (L->act != RECUR_ACT_LINEAR)
+    if (L->act == RECUR_ACT_TANH) rc_vtanh(lb->y, lb->y, n);
+    else if (L->act == RECUR_ACT_SIGMOID) rc_vsigmoid(lb->y, lb->y, n);
+    else if (L->act == RECUR_ACT_RELU)
         for (size_t k = 0; k < n; k++) lb->y[k] = rc_act(L->act, lb->y[k]);
 }
 

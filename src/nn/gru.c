@@ -21,6 +21,7 @@
  */
 #include "nn/act.h"
 #include "nn/layer.h"
+#include "nn/vmath.h"
 
 static size_t gru_buf_size(const rc_layer *L, int B, int T)
 {
@@ -75,37 +76,31 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
             if (any) rc_gates_step_forward(mh, G3, hp, U, G3, B, H, G3);
             for (int b = 0; b < B; b++) {
                 recur_float *ab = A + (size_t)b * G3;
-                const recur_float *mb = mh + (size_t)b * G3;
-                for (int j = 0; j < H; j++) {
-                    size_t k = (size_t)b * H + j;
-                    recur_float z = rc_sigmoid(ab[j] + mb[j]);
-                    recur_float r = rc_sigmoid(ab[H + j] + mb[H + j]);
-                    recur_float hh = rc_tanh(ab[2 * H + j] + r * mb[2 * H + j]);
-                    ab[j] = z, ab[H + j] = r, ab[2 * H + j] = hh;
-                    aux[k] = mb[2 * H + j];
-                    h[k] = z * hp[k] + (1 - z) * hh;
-                }
+                const recur_float *mb = mh + (size_t)b * G3, *hpb = hp + (size_t)b * H;
+                recur_float *auxb = aux + (size_t)b * H, *hb = h + (size_t)b * H;
+                for (int j = 0; j < 2 * H; j++) ab[j] += mb[j];
+                rc_vsigmoid(ab, ab, 2 * (size_t)H); /* z, r */
+                const recur_float *zg = ab, *rg = ab + H;
+                recur_float *hh = ab + 2 * H;
+                for (int j = 0; j < H; j++) auxb[j] = mb[2 * H + j], hh[j] += rg[j] * mb[2 * H + j];
+                rc_vtanh(hh, hh, (size_t)H);
+                for (int j = 0; j < H; j++) hb[j] = zg[j] * hpb[j] + (1 - zg[j]) * hh[j];
             }
         } else {
             if (any) rc_gates_step_forward(A, G3, hp, U, G3, B, H, 2 * H);
             for (int b = 0; b < B; b++) {
                 recur_float *ab = A + (size_t)b * G3;
-                for (int j = 0; j < H; j++) {
-                    size_t k = (size_t)b * H + j;
-                    recur_float z = rc_sigmoid(ab[j]), r = rc_sigmoid(ab[H + j]);
-                    ab[j] = z, ab[H + j] = r;
-                    aux[k] = r * hp[k];
-                }
+                const recur_float *hpb = hp + (size_t)b * H;
+                recur_float *auxb = aux + (size_t)b * H;
+                rc_vsigmoid(ab, ab, 2 * (size_t)H); /* z, r */
+                for (int j = 0; j < H; j++) auxb[j] = ab[H + j] * hpb[j];
             }
             if (any) rc_gates_step_forward(A + 2 * H, G3, aux, U + 2 * H, G3, B, H, H);
             for (int b = 0; b < B; b++) {
-                recur_float *ab = A + (size_t)b * G3;
-                for (int j = 0; j < H; j++) {
-                    size_t k = (size_t)b * H + j;
-                    recur_float z = ab[j], hh = rc_tanh(ab[2 * H + j]);
-                    ab[2 * H + j] = hh;
-                    h[k] = z * hp[k] + (1 - z) * hh;
-                }
+                recur_float *ab = A + (size_t)b * G3, *hh = ab + 2 * H, *hb = h + (size_t)b * H;
+                const recur_float *hpb = hp + (size_t)b * H;
+                rc_vtanh(hh, hh, (size_t)H);
+                for (int j = 0; j < H; j++) hb[j] = ab[j] * hpb[j] + (1 - ab[j]) * hh[j];
             }
         }
     }

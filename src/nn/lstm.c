@@ -15,6 +15,7 @@
  */
 #include "nn/act.h"
 #include "nn/layer.h"
+#include "nn/vmath.h"
 
 static size_t lstm_buf_size(const rc_layer *L, int B, int T)
 {
@@ -63,15 +64,15 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
         if (t || lb->has_state) rc_gates_step_forward(A, G4, hp, U, G4, B, H, G4);
         for (int b = 0; b < B; b++) {
             recur_float *ab = A + (size_t)b * G4;
-            for (int j = 0; j < H; j++) {
-                recur_float i = rc_sigmoid(ab[j]), f = rc_sigmoid(ab[H + j]);
-                recur_float g = rc_tanh(ab[2 * H + j]), o = rc_sigmoid(ab[3 * H + j]);
-                ab[j] = i, ab[H + j] = f, ab[2 * H + j] = g, ab[3 * H + j] = o;
-                size_t k = (size_t)b * H + j;
-                recur_float cv = f * cp[k] + i * g;
-                recur_float tcv = rc_tanh(cv);
-                c[k] = cv, tc[k] = tcv, h[k] = o * tcv;
-            }
+            size_t k0 = (size_t)b * H;
+            rc_vsigmoid(ab, ab, 2 * (size_t)H);                 /* i, f */
+            rc_vtanh(ab + 2 * H, ab + 2 * H, (size_t)H);        /* g */
+            rc_vsigmoid(ab + 3 * H, ab + 3 * H, (size_t)H);     /* o */
+            const recur_float *ig = ab, *fg = ab + H, *gg = ab + 2 * H, *og = ab + 3 * H, *cpb = cp + k0;
+            recur_float *cb = c + k0, *tcb = tc + k0, *hb = h + k0;
+            for (int j = 0; j < H; j++) cb[j] = fg[j] * cpb[j] + ig[j] * gg[j];
+            rc_vtanh(tcb, cb, (size_t)H);
+            for (int j = 0; j < H; j++) hb[j] = og[j] * tcb[j];
         }
     }
 }

@@ -7,6 +7,7 @@
  */
 #include "nn/act.h"
 #include "nn/layer.h"
+#include "nn/vmath.h"
 
 static size_t rnn_buf_size(const rc_layer *L, int B, int T)
 {
@@ -44,7 +45,7 @@ static void rnn_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
         recur_float *A = lb->a + (size_t)t * BH, *h = lb->y + (size_t)t * BH;
         const recur_float *hp = t ? lb->y + (size_t)(t - 1) * BH : lb->h0;
         if (t || lb->has_state) rc_gates_step_forward(A, H, hp, U, H, B, H, H);
-        for (size_t k = 0; k < BH; k++) h[k] = rc_tanh(A[k]);
+        rc_vtanh(h, A, BH);
     }
 }
 
