@@ -209,6 +209,9 @@ typedef struct {
     double seconds;          /* elapsed since fit started */
     int epoch_end;           /* 1 on the end-of-epoch call */
     int improved;            /* at epoch end: monitored loss improved */
+    double best;             /* at epoch end: best monitored loss so far */
+    int best_epoch;          /* at epoch end: its epoch (1-based) */
+    int wait;                /* at epoch end: epochs since it improved */
 } recur_progress;
 
 typedef int (*recur_progress_fn)(const recur_progress *p, void *user);
@@ -222,6 +225,15 @@ typedef struct {
     int patience;            /* early stopping on val_loss (loss without validation); 0 = off */
     int restore_best;        /* with patience: restore the best epoch's weights; 1 */
     int threads;             /* worker threads; 0 = the cores this process may use */
+    /* Resuming: epochs already completed by an earlier fit with the same seed,
+     * data and options (Keras initial_epoch). Shuffling and dropout streams
+     * continue exactly as if those epochs had run in this call, so with the
+     * weights and optimizer state saved at that epoch's end the result is
+     * bit-identical to an uninterrupted run. */
+    int initial_epoch;
+    double initial_best;     /* early-stopping state at that point (from recur_progress) */
+    int initial_best_epoch;
+    int initial_wait;
     recur_progress_fn progress;
     void *progress_user;
 } recur_fit_opts;
@@ -280,6 +292,15 @@ recur_status recur_model_apply_grads(recur_model *m, recur_error *err);
 
 /* Reset optimizer slots and iteration count (as a freshly compiled optimizer). */
 void recur_model_reset_optimizer(recur_model *m);
+
+/* Optimizer state, for checkpoints: the options the model was compiled with,
+ * the number of applied steps, and the slot buffers (n_params values each,
+ * Keras names "velocity", "momentum", "average_gradient", "velocity_hat";
+ * NULL when the optimizer has no such slot). Slots are owned by the model. */
+const recur_compile_opts *recur_model_compile_opts(const recur_model *m);
+long recur_model_optimizer_iterations(const recur_model *m);
+void recur_model_set_optimizer_iterations(recur_model *m, long iterations);
+recur_float *recur_model_optimizer_slot(recur_model *m, const char *name);
 
 /* ====== Stand-alone losses and optimizers (flat buffers) ====== */
 

@@ -373,6 +373,41 @@ static void t_early_stop_and_interrupt(void **s)
     recur_model_free(m);
 }
 
+/* Resume: 2 epochs, copy weights + optimizer state into a fresh model, 2
+ * more with initial_epoch = 2 == 4 epochs in one go, bit for bit. */
+static void t_resume_bit_identical(void **s)
+{
+    (void)s;
+    static float x[SINE_N * SINE_T], y[SINE_N];
+    sine(x, y, SINE_N, SINE_T, 9);
+    recur_fit_opts fo = recur_fit_opts_default();
+    fo.batch_size = 48, fo.validation_split = 0.1, fo.patience = 10;
+    recur_model *a = tutorial(1);
+    assert_int_equal(recur_model_compile(a, NULL, NULL), RECUR_OK);
+    fo.epochs = 4;
+    assert_int_equal(recur_model_fit(a, x, y, SINE_N, SINE_T, NULL, NULL, 0, &fo, NULL, NULL), RECUR_OK);
+
+    recur_model *b = tutorial(1), *c = tutorial(1);
+    assert_int_equal(recur_model_compile(b, NULL, NULL), RECUR_OK);
+    fo.epochs = 2;
+    assert_int_equal(recur_model_fit(b, x, y, SINE_N, SINE_T, NULL, NULL, 0, &fo, NULL, NULL), RECUR_OK);
+    assert_int_equal(recur_model_compile(c, recur_model_compile_opts(b), NULL), RECUR_OK);
+    size_t n = recur_model_n_params(b);
+    memcpy(recur_model_params(c), recur_model_params(b), n * sizeof(recur_float));
+    const char *slots[] = {"velocity", "momentum", "average_gradient", "velocity_hat"};
+    for (int i = 0; i < 4; i++) {
+        recur_float *sb = recur_model_optimizer_slot(b, slots[i]), *sc = recur_model_optimizer_slot(c, slots[i]);
+        assert_true((sb == NULL) == (sc == NULL));
+        if (sb) memcpy(sc, sb, n * sizeof *sb);
+    }
+    assert_true(recur_model_optimizer_iterations(b) > 0);
+    recur_model_set_optimizer_iterations(c, recur_model_optimizer_iterations(b));
+    fo.epochs = 4, fo.initial_epoch = 2;
+    assert_int_equal(recur_model_fit(c, x, y, SINE_N, SINE_T, NULL, NULL, 0, &fo, NULL, NULL), RECUR_OK);
+    assert_memory_equal(recur_model_params(a), recur_model_params(c), n * sizeof(recur_float));
+    recur_model_free(a), recur_model_free(b), recur_model_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +421,7 @@ int main(void)
         cmocka_unit_test(t_deterministic_threads),
         cmocka_unit_test(t_diverges),
         cmocka_unit_test(t_early_stop_and_interrupt),
+        cmocka_unit_test(t_resume_bit_identical),
     };
     return cmocka_run_group_tests_name("model and training", tests, NULL, NULL);
 }

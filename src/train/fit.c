@@ -162,6 +162,9 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
         return rc_error(err, RECUR_E_INVALID, "fit: validation split must be in [0, 1) (got %g)", o.validation_split);
     if (o.patience < 0) return rc_error(err, RECUR_E_INVALID, "fit: patience must be >= 0 (got %d)", o.patience);
     if (o.threads < 0) return rc_error(err, RECUR_E_INVALID, "fit: threads must be >= 0 (got %d)", o.threads);
+    if (o.initial_epoch < 0 || o.initial_epoch >= o.epochs)
+        return rc_error(err, RECUR_E_INVALID, "fit: initial epoch must be in 0..%d (got %d)", o.epochs - 1,
+                        o.initial_epoch);
 
     const size_t per_x = (size_t)T * m->F, per_y = rc_out_size(m, 1, T);
     size_t n_tr = n;
@@ -195,13 +198,19 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
     double t0 = rc_now(), best_val = INFINITY;
     int wait = 0, best_epoch = 0, batches = (int)((n_tr + (size_t)bs - 1) / (size_t)bs);
     if (hist) hist->epochs_run = 0, hist->best_epoch = 0;
-    uint64_t step = 0;
+    uint64_t step = (uint64_t)o.initial_epoch * (uint64_t)batches;
+    if (o.initial_epoch > 0) {
+        best_val = o.initial_best_epoch > 0 ? o.initial_best : INFINITY;
+        best_epoch = o.initial_best_epoch, wait = o.initial_wait;
+        if (best) memcpy(best, m->params, m->n_params * sizeof *best); /* best weights are not in a checkpoint */
+    }
     for (int e = 1; e <= o.epochs; e++) {
         if (o.shuffle)
             for (size_t i = n_tr - 1; i > 0; i--) {
                 size_t k = (size_t)rc_rng_below(&shuf, i + 1), t = perm[i];
                 perm[i] = perm[k], perm[k] = t;
             }
+        if (e <= o.initial_epoch) continue; /* replay the shuffles of the epochs already done */
         double sum = 0;
         size_t seen = 0;
         for (int b = 0; b < batches; b++) {
@@ -268,6 +277,7 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
             memset(&p, 0, sizeof p);
             p.epoch = e, p.epochs = o.epochs, p.batch = 0, p.batches = batches, p.loss = loss, p.val_loss = vl;
             p.seconds = rc_now() - t0, p.epoch_end = 1, p.improved = improved;
+            p.best = best_val, p.best_epoch = best_epoch, p.wait = wait;
             if (o.progress(&p, o.progress_user)) {
                 st = rc_error(err, RECUR_E_INTERRUPTED, "training stopped after epoch %d", e);
                 goto done;

@@ -614,3 +614,14 @@ void recur_model_reset_optimizer(recur_model *m)
 {
     if (m && m->opt) rc_optimizer_reset(m->opt);
 }
+
+const recur_compile_opts *recur_model_compile_opts(const recur_model *m) { return m ? &m->copts : NULL; }
+long recur_model_optimizer_iterations(const recur_model *m) { return m ? rc_optimizer_iterations(m->opt) : 0; }
+void recur_model_set_optimizer_iterations(recur_model *m, long iterations)
+{
+    if (m) rc_optimizer_set_iterations(m->opt, iterations);
+}
+recur_float *recur_model_optimizer_slot(recur_model *m, const char *name)
+{
+    return m && m->opt ? (recur_float *)recur_optimizer_slot(m->opt, name) : NULL;
+}

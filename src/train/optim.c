@@ -206,3 +206,9 @@ const recur_float *recur_optimizer_slot(const recur_optimizer_state *s, const ch
     if (!strcmp(name, "velocity_hat")) return s->velocity_hat;
     return NULL;
 }
+
+long rc_optimizer_iterations(const recur_optimizer_state *s) { return s ? s->iterations : 0; }
+void rc_optimizer_set_iterations(recur_optimizer_state *s, long it)
+{
+    if (s) s->iterations = it < 0 ? 0 : it;
+}
