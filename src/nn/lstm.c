@@ -62,16 +62,28 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
         const recur_float *cp = t ? lb->c + (size_t)(t - 1) * B * H : lb->c0;
         recur_float *c = lb->c + (size_t)t * B * H, *tc = lb->tc + (size_t)t * B * H, *h = lb->y + (size_t)t * B * H;
         if (t || lb->has_state) rc_gates_step_forward(A, G4, hp, U, G4, B, H, G4);
+        /* One sigmoid call over the whole step (B x 4H): the candidate block
+         * goes in doubled and comes out as tanh(z) = 2 sigmoid(2z) - 1, whose
+         * absolute error stays at float rounding (~1e-7). */
+        for (int b = 0; b < B; b++) {
+            recur_float *zg = A + (size_t)b * G4 + 2 * H;
+            for (int j = 0; j < H; j++) zg[j] *= 2;
+        }
+        rc_vsigmoid(A, A, (size_t)B * G4);
         for (int b = 0; b < B; b++) {
             recur_float *ab = A + (size_t)b * G4;
             size_t k0 = (size_t)b * H;
-            rc_vsigmoid(ab, ab, 2 * (size_t)H);                 /* i, f */
-            rc_vtanh(ab + 2 * H, ab + 2 * H, (size_t)H);        /* g */
-            rc_vsigmoid(ab + 3 * H, ab + 3 * H, (size_t)H);     /* o */
-            const recur_float *ig = ab, *fg = ab + H, *gg = ab + 2 * H, *og = ab + 3 * H, *cpb = cp + k0;
-            recur_float *cb = c + k0, *tcb = tc + k0, *hb = h + k0;
-            for (int j = 0; j < H; j++) cb[j] = fg[j] * cpb[j] + ig[j] * gg[j];
-            rc_vtanh(tcb, cb, (size_t)H);
+            const recur_float *ig = ab, *fg = ab + H, *cpb = cp + k0;
+            recur_float *gg = ab + 2 * H, *cb = c + k0;
+            for (int j = 0; j < H; j++) {
+                gg[j] = 2 * gg[j] - 1;
+                cb[j] = fg[j] * cpb[j] + ig[j] * gg[j];
+            }
+        }
+        rc_vtanh(tc, c, (size_t)B * H);
+        for (int b = 0; b < B; b++) {
+            const recur_float *og = A + (size_t)b * G4 + 3 * H, *tcb = tc + (size_t)b * H;
+            recur_float *hb = h + (size_t)b * H;
             for (int j = 0; j < H; j++) hb[j] = og[j] * tcb[j];
         }
     }

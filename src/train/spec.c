@@ -3,7 +3,8 @@
  *
  * Implements recur_model_add_spec (text -> recur_model_add_* calls) and
  * recur_model_spec (layers -> canonical text). A small hand-written scanner, no
- * regex, no allocation. The whole spec is checked first and the layers are
+ * regex. The whole spec is checked first (syntax, then the layer
+ * constructors' own limits on a scratch copy of the model) and the layers are
  * added only when it is valid, so a bad spec leaves the model as it was.
  *
  * Grammar (case-insensitive names and flags, blanks allowed around every token):
@@ -369,12 +370,50 @@ static recur_status walk(recur_model *m, const char *s, int seq, recur_error *er
     return RECUR_OK;
 }
 
+/* A new model with m's inputs and layers, to try a spec on. */
+static recur_status scratch_copy(const recur_model *m, recur_model **out, recur_error *err)
+{
+    recur_model *c = NULL;
+    recur_status st = recur_model_new(recur_model_n_features(m), &c, err);
+    for (int i = 0; st == RECUR_OK && i < recur_model_n_layers(m); i++) {
+        recur_layer_info L;
+        spec_item it;
+        st = recur_model_layer(m, i, &L, err);
+        if (st != RECUR_OK) break;
+        memset(&it, 0, sizeof it);
+        it.kind = L.kind == RECUR_LAYER_LSTM ? K_LSTM
+                  : L.kind == RECUR_LAYER_GRU ? K_GRU
+                  : L.kind == RECUR_LAYER_RNN ? K_RNN
+                  : L.kind == RECUR_LAYER_DENSE ? K_DENSE
+                                                : K_DROPOUT;
+        it.units = L.units;
+        it.seq = L.return_sequences;
+        it.reset_after = L.reset_after;
+        it.act = L.act;
+        it.rate = L.rate;
+        st = add_item(c, &it, err);
+    }
+    if (st != RECUR_OK) {
+        recur_model_free(c);
+        return st;
+    }
+    *out = c;
+    return RECUR_OK;
+}
+
 recur_status recur_model_add_spec(recur_model *m, const char *spec, recur_error *err)
 {
     if (!m) return rc_error(err, RECUR_E_INVALID, "recur_model_add_spec: model is NULL");
     if (!spec) return rc_error(err, RECUR_E_INVALID, "recur_model_add_spec: spec is NULL");
     int seq = recur_model_n_layers(m) == 0 ? 1 : recur_model_returns_sequences(m);
     recur_status st = walk(NULL, spec, seq, err);
+    if (st != RECUR_OK) return st;
+    /* The layer constructors have their own limits (and refuse a compiled
+     * model): try the spec on a copy first so that a refusal adds nothing. */
+    recur_model *trial = NULL;
+    st = scratch_copy(m, &trial, err);
+    if (st == RECUR_OK) st = walk(trial, spec, seq, err);
+    recur_model_free(trial);
     if (st != RECUR_OK) return st;
     return walk(m, spec, seq, err);
 }
