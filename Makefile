@@ -34,11 +34,12 @@ CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 REF_OBJ  = $(BUILD)/obj/cli/refcheck.o $(BUILD)/obj/cli/refparse.o
 TEST_SRC = $(filter-out tests/test_gradcheck.c,$(wildcard tests/test_*.c))
 TESTS    = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_gradcheck
+EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH_SRC = $(wildcard bench/*.c)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all lib test asan bench clean deps demo check-ref
-all: $(BUILD)/librecur.a $(BUILD)/recur $(BUILD)/refcheck
+all: $(BUILD)/librecur.a $(BUILD)/recur $(BUILD)/refcheck $(EXAMPLES)
 lib: $(BUILD)/librecur.a
 
 $(BUILD)/obj/%.o: %.c
@@ -70,6 +71,10 @@ $(BUILD)/tests/test_gradcheck: tests/test_gradcheck.c $(BUILD)/librecur_f64.a
 $(BUILD)/tests/%: tests/%.c $(BUILD)/librecur.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/librecur.a $(TESTLIBS) $(LIBS)
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/librecur.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/librecur.a $(LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/librecur.a
 	@mkdir -p $(dir $@)

@@ -9,5 +9,11 @@ for t in "$@"; do
 done
 echo "== refcheck tests/ref/*.txt"
 if "$BUILD/refcheck" tests/ref/*.txt; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAILED: refcheck"; fi
+echo "== examples/forecast.c on data/AAPL.csv, 1 epoch (the README's library example runs)"
+if out=$("$BUILD/examples/forecast" data/AAPL.csv 1) && echo "$out" | grep -q "test MAE .* vs persistence 0.6009 over 503 days"; then
+    echo "$out"; pass=$((pass+1))
+else
+    echo "$out"; fail=$((fail+1)); echo "FAILED: examples/forecast"
+fi
 echo "test binaries: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
