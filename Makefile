@@ -84,6 +84,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/librecur.a
 # tests/run.sh stops at the first failing binary and prints the overall count.
 test: all $(TESTS)
 	@BUILD=$(BUILD) sh tests/run.sh $(TESTS)
+	@sh tests/test_cli.sh $(BUILD)/recur
 
 # fontconfig (under PLplot's cairo driver) keeps a one-time cache that
 # LeakSanitizer reports; tests/lsan.supp suppresses exactly that library.

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SPEC_UNITS_MAX 100000
+#define SPEC_UNITS_MAX 65536 /* the library's limit per layer */
 #define SPEC_TOKEN_MAX 64  /* longest argument token we read as a number or flag */
 #define SPEC_SHOW_MAX 32   /* longest piece of user text quoted back in a message */
 #define SPEC_ARGS_MAX 4

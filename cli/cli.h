@@ -1,0 +1,219 @@
+/*
+ * cli.h -- shared pieces of the `recur` command-line tool.
+ *
+ * The tool is a thin client of recur.h: it parses options, calls the library,
+ * prints. main.c dispatches and holds the option and error helpers;
+ * cmd_common.c the training session (data, model, fit with progress and
+ * signals); cmd_report.c predictions over table rows, scores against the
+ * persistence baseline, and the CSV / plot writers. Each cmd_*.c file
+ * implements one command (or a related pair) as `int cmd_x(argc, argv)`.
+ *
+ * Exit status: 0 success, 1 runtime error, 2 usage error, 128+signal when
+ * training was interrupted (130 for Ctrl-C). Every error is one line on
+ * stderr: usage errors as `recur CMD: --option: what (got "text")`, runtime
+ * errors as `recur: error: <library message>`. Results go to stdout, progress
+ * and logs to stderr.
+ */
+#ifndef RECUR_CLI_H
+#define RECUR_CLI_H
+
+#include "recur.h"
+
+#include <getopt.h>
+#include <stdio.h>
+
+enum { CLI_OK = 0, CLI_RUNTIME = 1, CLI_USAGE = 2 };
+
+/* The tutorial model (Keras "stacked LSTM" stock example). */
+#define CLI_TUTORIAL_SPEC "lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(1)"
+
+/* ====== Commands ====== */
+
+int cmd_train(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_forecast(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+
+/* ====== Messages (main.c) ====== */
+
+/* "recur CMD: <msg>" on stderr; returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* "recur: error: <msg>" on stderr; returns CLI_RUNTIME. */
+int cli_errorf(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* The library's message, as "recur: error: <err->msg>"; returns CLI_RUNTIME. */
+int cli_fail(const recur_error *err);
+/* "recur: warning: <msg>" on stderr. */
+void cli_warn(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Progress and logs on stderr (a plain fprintf, named so the intent shows). */
+void cli_log(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* ====== Option values (main.c) ======
+ * Each returns 0 on success, else prints a usage error naming the command and
+ * option and returns CLI_USAGE. Numbers are read whole (end pointer checked),
+ * in range, finite. */
+
+int cli_opt_int(const char *cmd, const char *opt, const char *arg, long lo, long hi, int *out);
+int cli_opt_u64(const char *cmd, const char *opt, const char *arg, uint64_t *out);
+/* lo/hi bounds with *_open = 1 for a strict bound; use -HUGE_VAL/HUGE_VAL for none. */
+int cli_opt_double(const char *cmd, const char *opt, const char *arg, double lo, int lo_open, double hi, int hi_open,
+                   double *out);
+/* One of `names` (case-insensitive); *out is its index. */
+int cli_opt_choice(const char *cmd, const char *opt, const char *arg, const char *const *names, int n, int *out);
+/* Non-empty text. */
+int cli_opt_text(const char *cmd, const char *opt, const char *arg, const char **out);
+
+/* Turns a getopt_long '?' or ':' result into a one-line usage error. */
+int cli_getopt_error(const char *cmd, int c, char **argv, const struct option *longopts);
+/* Usage error for a stray positional argument, if any remain after getopt. */
+int cli_no_positional(const char *cmd, int argc, char **argv);
+
+/* ====== Files and time (main.c) ====== */
+
+/* Runtime error unless the folder that would hold `path` exists and is writable. */
+int cli_check_out_dir(const char *opt, const char *path);
+/* Atomic text output: cli_out_open gives stdout for NULL or "-", else a temp
+ * file beside `path`; cli_out_close flushes, fsyncs and renames it into place
+ * (or removes the temp file when `ok` is 0). Both return 0 or CLI_RUNTIME. */
+typedef struct {
+    FILE *f;
+    char tmp[4096];
+    const char *path; /* NULL for stdout */
+} cli_out;
+int cli_out_open(cli_out *o, const char *opt, const char *path);
+int cli_out_close(cli_out *o, int ok);
+double cli_now(void); /* monotonic seconds */
+
+/* ====== Training session (cmd_common.c) ====== */
+
+typedef struct {
+    recur_table *table;
+    recur_pipeline pipe;
+    recur_dataset ds;
+    int have_ds;
+    recur_model *model;
+    recur_history hist;
+    double *hist_buf; /* storage of hist.loss / hist.val_loss */
+    double fit_seconds;
+} cli_session;
+
+void cli_session_free(cli_session *s);
+
+/* Fills s->pipe's features from a target and an optional comma list of
+ * features (target appended when absent). Usage errors name --column/--features. */
+int cli_pipe_columns(const char *cmd, recur_pipeline *p, const char *column, const char *features);
+
+/* Reads `path` with the columns of s->pipe, then cuts the windows (fitting
+ * s->pipe.scaler). Logs a data line unless quiet; warns about test targets
+ * outside the training range. */
+int cli_session_data(cli_session *s, const char *path, recur_missing missing, int quiet);
+
+/* New model with `n_features` inputs from a spec, checked against the
+ * pipeline's horizon (a final dense(1) is widened to dense(horizon) when
+ * `widen`), compiled with `co`. `seq_ok` allows a sequence output (used for the
+ * flattened-window MLP with T = 1). */
+int cli_session_model(cli_session *s, const char *cmd, const char *spec, int n_features, int widen, int seq_ok,
+                      const recur_compile_opts *co, int quiet);
+
+/* Fits on the session's training windows (T = `T`, 1 for a flattened MLP) with
+ * Keras-style progress on stderr (unless quiet) and SIGINT/SIGTERM stopping
+ * after the current batch. Returns 0, CLI_RUNTIME, or 128+signal after an
+ * interruption (the model then holds the last completed batch's weights). */
+int cli_session_fit(cli_session *s, recur_fit_opts fo, int T, int quiet);
+
+/* Loads a model file with its pipeline and reads `data` with the pipeline's
+ * columns; the windows are cut as in training but the saved scaler is kept
+ * (with a warning when this file's training rows would scale differently). */
+int cli_session_load(cli_session *s, const char *model, const char *data, recur_missing missing);
+
+/* Prints the model summary (and the spec) to `f`. */
+void cli_print_summary(FILE *f, const recur_model *m, int timesteps);
+
+/* ====== Training run (cmd_train.c; shared with demo) ====== */
+
+typedef struct {
+    const char *data, *out, *column, *features, *layers, *plot_loss, *history;
+    recur_pipeline pipe;      /* timestep, horizon, test_fraction, transform, scaler_kind */
+    recur_missing missing;
+    recur_compile_opts co;
+    recur_fit_opts fo;
+    int quiet;
+} cli_train_cfg;
+
+void cli_train_defaults(cli_train_cfg *c);
+/* Data, model, summary, fit, save (model + pipeline to c->out), loss plot and
+ * history. Returns 0, CLI_RUNTIME/CLI_USAGE, or 128+signal (model saved). */
+int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s);
+
+/* ====== Predictions, scores, outputs (cmd_report.c) ====== */
+
+typedef struct {
+    size_t n;      /* samples */
+    int h;         /* horizon */
+    size_t *row;   /* (n) table row of each sample's first target */
+    double *pred;  /* (n,h) model, data units */
+    double *truth; /* (n,h) actual values */
+    double *naive; /* (n) persistence: the actual value at row - 1 */
+} cli_preds;
+
+void cli_preds_free(cli_preds *pr);
+/* Test rows (from the dataset) or, with all, every row with a full window. */
+int cli_rows(const cli_session *s, int all, size_t **rows, size_t *n);
+/* Windows for `rows` with the pipeline's saved scaler, the model's predictions
+ * back in data units, the actual values and the persistence forecast. */
+int cli_predict_rows(recur_model *m, const recur_table *t, const recur_pipeline *p, const size_t *rows, size_t n,
+                     cli_preds *out);
+
+typedef struct {
+    double mae, rmse, mape; /* mape in %, NaN when every actual is 0 */
+} cli_score;
+
+typedef struct {
+    size_t n_test;
+    int horizon;
+    cli_score model, naive;
+    cli_score *step, *naive_step; /* (horizon) per step; NULL when horizon is 1 */
+    int beats;                    /* model MAE < naive MAE */
+    double gain_pct;              /* (naive MAE - MAE) / naive MAE * 100 */
+    double above, below;          /* test targets outside the scaler's training range */
+} cli_report;
+
+void cli_report_make(const cli_preds *pr, const recur_dataset *ds, cli_report *r);
+void cli_report_free(cli_report *r);
+void cli_report_text(FILE *f, const cli_report *r, const cli_session *s);
+int cli_report_json(FILE *f, const cli_report *r, const cli_session *s);
+/* Warning on stderr when test targets leave the scaler's training range. */
+void cli_warn_range(const cli_session *s);
+
+/* date,true,predicted CSV (plus one column per further horizon step). */
+int cli_write_preds_csv(const char *opt, const char *path, const recur_table *t, const cli_preds *pr);
+/* Whole true series, predictions on their rows, train/test boundary. */
+int cli_plot_preds(const char *path, const cli_session *s, const cli_preds *pr, const char *title);
+/* Training (and validation) loss per epoch. */
+int cli_plot_loss(const char *path, const recur_history *h, const char *title);
+/* 1 when the file's date column is a plain day number (1, 2, ... as in
+ * EuStockMarkets' "day"), which is shown as numbers, not calendar dates. */
+int cli_index_dates(const recur_table *t);
+/* Date text of a row (its number when the file has no dates). */
+void cli_row_label(const recur_table *t, size_t row, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,295 @@
+/*
+ * cmd_forecast.c -- `recur forecast`: the next N values after the last row.
+ *
+ * The first H values (H = the model's horizon) come from the window of the
+ * last T actual rows. For more steps, a univariate model is run recursively:
+ * its scaled outputs are appended to the window as if they were data, and
+ * each level is rebuilt from the one before (DIFF: add the change, LOGRETURN:
+ * multiply by exp). A multivariate model cannot do that (its other inputs
+ * are unknown), so it forecasts at most H steps.
+ *
+ * Dates continue the file's cadence: daily (skipping Saturday and Sunday when
+ * no row falls on a weekend), weekly, monthly (k months) or yearly; a plain
+ * day-number column (1, 2, ...) continues as numbers.
+ */
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ====== Calendar (proleptic Gregorian, days since 1970-01-01) ====== */
+
+static long days_from_civil(long y, int m, int d)
+{
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153L * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(long z, long *y, int *m, int *d)
+{
+    z += 719468;
+    long era = (z >= 0 ? z : z - 146096) / 146097;
+    long doe = z - era * 146097;
+    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static int weekday(long z) { return (int)(((z % 7) + 7 + 4) % 7); } /* 0 = Sunday */
+
+typedef struct {
+    int ok;          /* the file has dates */
+    int index;       /* the dates are plain day numbers: print numbers */
+    int months;      /* > 0: step by months (12 = yearly) */
+    int days;        /* else step by days */
+    int skip_weekend;
+    int text_len;    /* 4: print YYYY, 7: YYYY-MM, else YYYY-MM-DD */
+} cadence;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static cadence find_cadence(const recur_table *t)
+{
+    cadence c = {0, 0, 0, 1, 0, 10};
+    size_t n = recur_table_rows(t);
+    if (n < 2 || !isfinite(recur_table_day(t, n - 1))) return c;
+    double *gap = malloc((n - 1) * sizeof *gap);
+    if (!gap) return c;
+    size_t k = 0;
+    int weekend = 0;
+    for (size_t i = 0; i < n; i++) {
+        double day = recur_table_day(t, i);
+        if (!isfinite(day)) continue;
+        int wd = weekday((long)floor(day));
+        if (wd == 0 || wd == 6) weekend = 1;
+        if (i > 0 && isfinite(recur_table_day(t, i - 1))) gap[k++] = day - recur_table_day(t, i - 1);
+    }
+    if (k > 0) {
+        qsort(gap, k, sizeof *gap, cmp_double);
+        double g = gap[k / 2];
+        c.ok = 1;
+        if (g >= 27.5) {
+            c.months = (int)floor(g / 30.436875 + 0.5);
+            if (c.months < 1) c.months = 1;
+        } else {
+            c.days = g >= 6.5 && g <= 7.5 ? 7 : 1;
+            c.skip_weekend = c.days == 1 && !weekend;
+        }
+    }
+    free(gap);
+    if (c.ok && cli_index_dates(t)) {
+        c.index = 1;
+        c.months = 0;
+        c.skip_weekend = 0;
+        c.days = k > 0 && c.days < 1 ? 1 : c.days;
+    }
+    const char *txt = recur_table_date_text(t, n - 1);
+    size_t len = txt ? strlen(txt) : 10;
+    c.text_len = len == 4 || len == 7 ? (int)len : 10;
+    if (c.months == 0 && c.text_len != 10) c.text_len = 10;
+    return c;
+}
+
+static long next_day(const cadence *c, long day)
+{
+    if (c->months > 0) {
+        long y;
+        int m, d;
+        civil_from_days(day, &y, &m, &d);
+        long mi = y * 12 + (m - 1) + c->months;
+        y = mi >= 0 ? mi / 12 : -((-mi + 11) / 12);
+        m = (int)(mi - y * 12) + 1;
+        static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        int last = mdays[m - 1] + (m == 2 && leap);
+        return days_from_civil(y, m, d > last ? last : d);
+    }
+    day += c->days;
+    while (c->skip_weekend && (weekday(day) == 0 || weekday(day) == 6)) day++;
+    return day;
+}
+
+static void day_text(const cadence *c, long day, char *buf, size_t cap)
+{
+    long y;
+    int m, d;
+    civil_from_days(day, &y, &m, &d);
+    if (c->index)
+        snprintf(buf, cap, "%ld", day);
+    else if (c->text_len == 4)
+        snprintf(buf, cap, "%04ld", y);
+    else if (c->text_len == 7)
+        snprintf(buf, cap, "%04ld-%02d", y, m);
+    else
+        snprintf(buf, cap, "%04ld-%02d-%02d", y, m, d);
+}
+
+/* ====== Forecast ====== */
+
+static void help(void)
+{
+    printf("Usage: recur forecast --model MODEL --data FILE [options]\n"
+           "\n"
+           "Forecasts the next N values after the last row of FILE and prints date,forecast\n"
+           "CSV on stdout. Steps beyond the model's horizon are recursive (each prediction is\n"
+           "fed back as input, so errors compound); only single-column models can do that.\n"
+           "A model with several input columns forecasts at most its --horizon steps.\n"
+           "Dates follow the file: daily (weekends skipped when the file has none),\n"
+           "weekly, monthly or yearly; row offsets (+1, +2, ...) when it has no dates.\n"
+           "\n"
+           "Input:\n"
+           "  --model MODEL           model file written by recur train (required)\n"
+           "  --data FILE             CSV with the model's columns (required)\n"
+           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: error)\n"
+           "\n"
+           "Forecast:\n"
+           "  --steps N               values to forecast, 1 to 100000 (default: 1)\n"
+           "  -h, --help              this text\n"
+           "\n"
+           "Example:\n"
+           "  recur forecast --model aapl.safetensors --data data/AAPL.csv --steps 5\n");
+}
+
+enum { O_MODEL = 256, O_DATA, O_STEPS, O_MISSING };
+
+static const struct option longopts[] = {
+    {"model", required_argument, NULL, O_MODEL}, {"data", required_argument, NULL, O_DATA},
+    {"steps", required_argument, NULL, O_STEPS}, {"missing", required_argument, NULL, O_MISSING},
+    {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+};
+
+/* Level after `prev` given one transformed value. */
+static double undo(recur_transform tr, double prev, double z)
+{
+    if (tr == RECUR_TRANSFORM_DIFF) return prev + z;
+    if (tr == RECUR_TRANSFORM_LOGRETURN) return prev * exp(z);
+    return z;
+}
+
+static int forecast(cli_session *s, int steps, double *out)
+{
+    recur_error err;
+    const recur_pipeline *p = &s->pipe;
+    int T = p->timestep, F = p->n_features, H = p->horizon;
+    size_t R = recur_table_rows(s->table);
+    int Tm = recur_model_n_features(s->model) == F ? T : 1;
+    recur_float *x = calloc((size_t)T * (size_t)F, sizeof *x), *y = calloc((size_t)H, sizeof *y);
+    double *lv = calloc((size_t)H, sizeof *lv);
+    int rc = 0, done = 0;
+    if (!x || !y || !lv) {
+        rc = cli_errorf("out of memory");
+        goto end;
+    }
+    if (recur_dataset_window(s->table, p, R, x, &err) != RECUR_OK) {
+        rc = cli_fail(&err);
+        goto end;
+    }
+    double prev = recur_table_col(s->table, p->target)[R - 1];
+    while (done < steps) {
+        if (recur_model_predict(s->model, x, 1, Tm, y, &err) != RECUR_OK) {
+            rc = cli_fail(&err);
+            goto end;
+        }
+        if (done == 0) {
+            recur_dataset_invert(s->table, p, R, y, lv);
+        } else {
+            for (int k = 0; k < H; k++) {
+                lv[k] = undo(p->transform, prev, recur_scaler_invert(&p->scaler, p->target, (double)y[k]));
+                prev = lv[k];
+            }
+        }
+        for (int k = 0; k < H && done < steps; k++) out[done++] = lv[k];
+        prev = lv[H - 1];
+        /* Univariate: the scaled outputs are the next rows of the window. */
+        if (done >= steps) break;
+        if (H >= T) {
+            memcpy(x, y + (H - T), (size_t)T * sizeof *x);
+        } else {
+            memmove(x, x + H, (size_t)(T - H) * sizeof *x);
+            memcpy(x + (T - H), y, (size_t)H * sizeof *x);
+        }
+    }
+end:
+    free(x);
+    free(y);
+    free(lv);
+    return rc;
+}
+
+int cmd_forecast(int argc, char **argv)
+{
+    static const char *const missings[] = {"error", "drop", "ffill"};
+    const char *cmd = "forecast", *model = NULL, *data = NULL;
+    int rc = 0, c, steps = 1, missing = RECUR_MISSING_ERROR;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': help(); return CLI_OK;
+        case O_MODEL: rc = cli_opt_text(cmd, "--model", optarg, &model); break;
+        case O_DATA: rc = cli_opt_text(cmd, "--data", optarg, &data); break;
+        case O_STEPS: rc = cli_opt_int(cmd, "--steps", optarg, 1, 100000, &steps); break;
+        case O_MISSING: rc = cli_opt_choice(cmd, "--missing", optarg, missings, 3, &missing); break;
+        default: return cli_getopt_error(cmd, c, argv, longopts);
+        }
+        if (rc) return rc;
+    }
+    if ((rc = cli_no_positional(cmd, argc, argv))) return rc;
+    if (!model) return cli_usage(cmd, "--model: missing (the model file to forecast with)");
+    if (!data) return cli_usage(cmd, "--data: missing (the CSV file whose last rows start the forecast)");
+
+    cli_session s;
+    double *out = NULL;
+    memset(&s, 0, sizeof s);
+    rc = cli_session_load(&s, model, data, (recur_missing)missing);
+    if (!rc && s.pipe.n_features > 1 && steps > s.pipe.horizon) {
+        char cols[256] = "";
+        for (int j = 0; j < s.pipe.n_features; j++) {
+            size_t len = strlen(cols);
+            snprintf(cols + len, sizeof cols - len, "%s%s", j ? ", " : "", s.pipe.features[j]);
+        }
+        rc = cli_usage(cmd,
+                       "--steps: this model reads %d columns (%s) but predicts only %s, %d step%s per window, so "
+                       "it can forecast at most %d step%s (got %d); retrain with --horizon %d for a direct "
+                       "%d-step forecast",
+                       s.pipe.n_features, cols, s.pipe.features[s.pipe.target], s.pipe.horizon,
+                       s.pipe.horizon == 1 ? "" : "s", s.pipe.horizon, s.pipe.horizon == 1 ? "" : "s", steps, steps,
+                       steps);
+    }
+    if (!rc && !(out = malloc((size_t)steps * sizeof *out))) rc = cli_errorf("out of memory");
+    if (!rc) rc = forecast(&s, steps, out);
+    if (!rc) {
+        cadence cd = find_cadence(s.table);
+        size_t R = recur_table_rows(s.table);
+        long day = cd.ok ? (long)floor(recur_table_day(s.table, R - 1)) : 0;
+        if (steps > s.pipe.horizon)
+            cli_log("forecast: steps after %d are recursive (predictions fed back as inputs)\n", s.pipe.horizon);
+        printf("date,forecast\n");
+        for (int k = 0; k < steps; k++) {
+            char label[32];
+            if (cd.ok) {
+                day = next_day(&cd, day);
+                day_text(&cd, day, label, sizeof label);
+            } else {
+                snprintf(label, sizeof label, "+%d", k + 1);
+            }
+            printf("%s,%.10g\n", label, out[k]);
+        }
+        if (fflush(stdout) != 0 || ferror(stdout)) rc = cli_errorf("cannot write to standard output");
+    }
+    free(out);
+    cli_session_free(&s);
+    return rc;
+}
