@@ -420,6 +420,7 @@ typedef struct {
     recur_transform transform;              /* NONE: levels; DIFF: v[t]-v[t-1]; LOGRETURN: log(v[t]/v[t-1]) */
     recur_scaler_kind scaler_kind;
     recur_scaler scaler;                    /* filled by recur_dataset_make (training rows only) */
+    recur_missing missing;                  /* how the CSV's missing values were handled */
 } recur_pipeline;
 
 /* Defaults: 1 feature "Close" (target 0), T 60, horizon 1, test 0.2, no transform, MinMax. */
@@ -484,6 +485,34 @@ recur_status recur_model_save(const recur_model *m, const recur_pipeline *p, con
  * pipeline (p may be NULL). Every inconsistency is refused with a message;
  * nothing is read out of bounds. */
 recur_status recur_model_load(const char *path, recur_model **out, recur_pipeline *p, recur_error *err);
+
+/* ====== Checkpoints: resumable training ====== */
+
+/* Where a fit stood at the end of an epoch, and the fit options that must be
+ * the same when it is resumed (see recur_fit_opts.initial_epoch). */
+typedef struct {
+    int epoch;               /* completed epochs */
+    int epochs;              /* planned epochs */
+    double best;             /* early-stopping state (recur_progress.best, best_epoch, wait) */
+    int best_epoch;
+    int wait;
+    int batch_size;
+    uint64_t seed;           /* recur_fit_opts.seed */
+    double validation_split;
+    int patience;
+    int shuffle;
+} recur_train_state;
+
+/* A model file (loadable by recur_model_load) that also holds the optimizer
+ * (compile options, iterations, slot tensors "optimizer.<slot>") and the
+ * training state. Written atomically like recur_model_save. */
+recur_status recur_model_save_checkpoint(const recur_model *m, const recur_pipeline *p, const recur_train_state *ts,
+                                         const char *path, recur_error *err);
+/* Loads a checkpoint: the model compiled with its saved options, weights,
+ * optimizer slots and iterations restored, ready for recur_model_fit with
+ * initial_epoch = ts->epoch. RECUR_E_FORMAT when the file has no training state. */
+recur_status recur_model_load_checkpoint(const char *path, recur_model **out, recur_pipeline *p,
+                                         recur_train_state *ts, recur_error *err);
 
 #ifdef __cplusplus
 }
