@@ -45,8 +45,14 @@ void rc_gates_recurrent_backward(recur_float *dU, int ldu, const recur_float *dP
     if (has_state) rc_gemm(1, 0, H, N, B, 1, h0, H, dP, ldp, 1, dU, ldu);
 }
 
-void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, const recur_float *U, int ldu, int B,
-                            int H, int N, recur_float beta)
+void rc_gates_transpose(recur_float *UT, const recur_float *U, int H, int GH)
 {
-    rc_gemm(0, 1, B, H, N, 1, dPt, ldp, U, ldu, beta, dh, H);
+    for (int i = 0; i < H; i++)
+        for (int j = 0; j < GH; j++) UT[(size_t)j * H + i] = U[(size_t)i * GH + j];
+}
+
+void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, const recur_float *UT, int B, int H,
+                            int N, recur_float beta)
+{
+    rc_gemm(0, 0, B, H, N, 1, dPt, ldp, UT, H, beta, dh, H);
 }

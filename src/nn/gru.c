@@ -27,7 +27,7 @@ static size_t gru_buf_size(const rc_layer *L, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
     /* y, aux: TB*H; a: TB*3H; da2 (reset_after): TB*3H; dx: TB*I; mh: B*3H; dh, dc, h0, dh0: B*H */
-    size_t n = 2 * TB * H + TB * 3 * H + TB * (size_t)L->in + (size_t)B * 3 * H + 4 * (size_t)B * H;
+    size_t n = 2 * TB * H + TB * 3 * H + TB * (size_t)L->in + (size_t)B * 3 * H + 4 * (size_t)B * H + 3 * H * H;
     if (L->reset_after) n += TB * 3 * H;
     return n;
 }
@@ -44,7 +44,8 @@ static void gru_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int 
     lb->dh = m, m += (size_t)B * H;
     lb->dc = m, m += (size_t)B * H;
     lb->h0 = m, m += (size_t)B * H;
-    lb->dh0 = m;
+    lb->dh0 = m, m += (size_t)B * H;
+    lb->ut = m;
 }
 
 static void gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
@@ -114,6 +115,7 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
     const recur_float *W = p + L->off_w, *U = p + L->off_u;
     recur_float *dh = lb->dh, *tmp = lb->dc;
     for (size_t k = 0; k < BH; k++) dh[k] = 0;
+    rc_gates_transpose(lb->ut, U, H, G3);
     for (int t = T - 1; t >= 0; t--) {
         recur_float *A = lb->a + (size_t)t * B * G3;
         const recur_float *hp = t ? lb->y + (size_t)(t - 1) * BH : lb->h0;
@@ -138,7 +140,7 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
             }
             if (more) {
                 for (size_t k = 0; k < BH; k++) dh[k] = tmp[k];
-                rc_gates_step_backward(dh, D2, G3, U, G3, B, H, G3, 1);
+                rc_gates_step_backward(dh, D2, G3, lb->ut, B, H, G3, 1);
             }
         } else {
             /* pass 1: z and candidate blocks; dh keeps only the direct part dh z */
@@ -154,7 +156,7 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
                 }
             }
             /* pass 2: d(r h) = da_h U_h^T, then the reset gate */
-            rc_gates_step_backward(tmp, A + 2 * H, G3, U + 2 * H, G3, B, H, H, 0);
+            rc_gates_step_backward(tmp, A + 2 * H, G3, lb->ut + (size_t)2 * H * H, B, H, H, 0);
             for (int b = 0; b < B; b++) {
                 recur_float *ab = A + (size_t)b * G3;
                 for (int j = 0; j < H; j++) {
@@ -164,7 +166,7 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
                     dh[k] += tmp[k] * r;
                 }
             }
-            if (more) rc_gates_step_backward(dh, A, G3, U, G3, B, H, 2 * H, 1);
+            if (more) rc_gates_step_backward(dh, A, G3, lb->ut, B, H, 2 * H, 1);
         }
     }
     if (lb->has_state)

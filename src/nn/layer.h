@@ -40,6 +40,7 @@ typedef struct {
     recur_float *dh0;  /* (B,H) dL/dh0 after backward */
     recur_float *dc0;  /* (B,H) dL/dc0 */
     recur_float *mask; /* Dropout: scaled keep mask (rows, I) */
+    recur_float *ut;   /* recurrent layers: U^T (G*H, H), made once per backward */
     int has_state;     /* h0/c0 may be non-zero */
 } rc_lbuf;
 
@@ -102,9 +103,12 @@ void rc_gates_input_backward(recur_float *dX, recur_float *dW, recur_float *db, 
  * hs (T,B,H) states, dP (T,B,N) with leading dimension ldp, dU leading dimension ldu. */
 void rc_gates_recurrent_backward(recur_float *dU, int ldu, const recur_float *dP, int ldp, const recur_float *hs,
                                  const recur_float *h0, int has_state, int B, int T, int H, int N);
-/* dh (B,H) = beta dh + dPt (B,N) U^T, U (H,N) with leading dimension ldu. */
-void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, const recur_float *U, int ldu, int B,
-                            int H, int N, recur_float beta);
+/* UT (GH, H) = U^T for U (H, GH): once per backward, so every step's
+ * dL/dh_{t-1} is a plain NN product (10-30% faster than NT at these shapes). */
+void rc_gates_transpose(recur_float *UT, const recur_float *U, int H, int GH);
+/* dh (B,H) = beta dh + dPt (B,N) UT (N,H): UT points at the N rows of U^T wanted. */
+void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, const recur_float *UT, int B, int H,
+                            int N, recur_float beta);
 
 /* ====== Initialisers (init.c) ====== */
 void rc_init_glorot_uniform(recur_float *w, int rows, int cols, rc_rng *rng);

@@ -21,7 +21,7 @@ static size_t lstm_buf_size(const rc_layer *L, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
     /* y, c, tc: T*B*H each; a: T*B*4H; dx: T*B*I; dh, dc, h0, c0, dh0, dc0: B*H each */
-    return 3 * TB * H + TB * 4 * H + TB * (size_t)L->in + 6 * (size_t)B * H;
+    return 3 * TB * H + TB * 4 * H + TB * (size_t)L->in + 6 * (size_t)B * H + 4 * H * H; /* + ut */
 }
 
 static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
@@ -37,7 +37,8 @@ static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int
     lb->h0 = m, m += (size_t)B * H;
     lb->c0 = m, m += (size_t)B * H;
     lb->dh0 = m, m += (size_t)B * H;
-    lb->dc0 = m;
+    lb->dc0 = m, m += (size_t)B * H;
+    lb->ut = m;
 }
 
 static void lstm_init(const rc_layer *L, recur_float *p, rc_rng *rng)
@@ -97,6 +98,7 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
     const recur_float *W = p + L->off_w, *U = p + L->off_u;
     recur_float *dh = lb->dh, *dc = lb->dc;
     for (size_t k = 0; k < BH; k++) dh[k] = 0, dc[k] = 0;
+    rc_gates_transpose(lb->ut, U, H, G4);
     for (int t = T - 1; t >= 0; t--) {
         recur_float *A = lb->a + (size_t)t * B * G4; /* activations in, dz out */
         const recur_float *cp = t ? lb->c + (size_t)(t - 1) * BH : lb->c0;
@@ -117,7 +119,7 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
                 dc[k] = dcv * f;
             }
         }
-        if (t > 0 || lb->has_state) rc_gates_step_backward(dh, A, G4, U, G4, B, H, G4, 0);
+        if (t > 0 || lb->has_state) rc_gates_step_backward(dh, A, G4, lb->ut, B, H, G4, 0);
     }
     if (lb->has_state)
         for (size_t k = 0; k < BH; k++) lb->dh0[k] = dh[k], lb->dc0[k] = dc[k];

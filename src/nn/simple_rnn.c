@@ -12,7 +12,7 @@
 static size_t rnn_buf_size(const rc_layer *L, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
-    return 2 * TB * H + TB * (size_t)L->in + 3 * (size_t)B * H; /* y, a, dx, dh, h0, dh0 */
+    return 2 * TB * H + TB * (size_t)L->in + 3 * (size_t)B * H + H * H; /* y, a, dx, dh, h0, dh0, ut */
 }
 
 static void rnn_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
@@ -23,7 +23,8 @@ static void rnn_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int 
     lb->dx = m, m += TB * (size_t)L->in;
     lb->dh = m, m += (size_t)B * H;
     lb->h0 = m, m += (size_t)B * H;
-    lb->dh0 = m;
+    lb->dh0 = m, m += (size_t)B * H;
+    lb->ut = m;
 }
 
 static void rnn_init(const rc_layer *L, recur_float *p, rc_rng *rng)
@@ -57,12 +58,13 @@ static void rnn_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
     const recur_float *U = p + L->off_u;
     recur_float *dh = lb->dh;
     for (size_t k = 0; k < BH; k++) dh[k] = 0;
+    rc_gates_transpose(lb->ut, U, H, H);
     for (int t = T - 1; t >= 0; t--) {
         recur_float *A = lb->a + (size_t)t * BH;
         const recur_float *h = lb->y + (size_t)t * BH;
         const recur_float *dyt = L->return_sequences ? dy + (size_t)t * BH : (t == T - 1 ? dy : NULL);
         for (size_t k = 0; k < BH; k++) A[k] = (dh[k] + (dyt ? dyt[k] : 0)) * (1 - h[k] * h[k]);
-        if (t > 0 || lb->has_state) rc_gates_step_backward(dh, A, H, U, H, B, H, H, 0);
+        if (t > 0 || lb->has_state) rc_gates_step_backward(dh, A, H, lb->ut, B, H, H, 0);
     }
     if (lb->has_state)
         for (size_t k = 0; k < BH; k++) lb->dh0[k] = dh[k];
