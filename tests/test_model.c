@@ -186,6 +186,34 @@ static void t_vmath(void **s)
     free(x), free(sg), free(th);
 }
 
+/* ====== dropout ====== */
+
+static void t_dropout(void **s)
+{
+    (void)s;
+    enum { F = 1000, B = 20 };
+    recur_model *m = NULL;
+    assert_int_equal(recur_model_new(F, &m, NULL), RECUR_OK);
+    assert_int_equal(recur_model_add_dropout(m, 0.3f, NULL), RECUR_OK);
+    assert_int_equal(recur_model_compile(m, NULL, NULL), RECUR_OK);
+    float *x = malloc(sizeof *x * F * B), *y = malloc(sizeof *y * F * B), *dx = malloc(sizeof *dx * F * B);
+    for (int i = 0; i < F * B; i++) x[i] = 1.0f + (float)(i % 3);
+    assert_int_equal(recur_model_forward(m, x, B, 1, 1, y, NULL), RECUR_OK);
+    int dropped = 0;
+    for (int i = 0; i < F * B; i++) {
+        if (y[i] == 0) dropped++;
+        else assert_float_equal(y[i], x[i] / 0.7f, 1e-6); /* inverted dropout scale */
+    }
+    /* 20000 Bernoulli(0.3): sd 0.0032, so 0.3 +- 0.015 is > 4 sd */
+    assert_true(fabs(dropped / (double)(F * B) - 0.3) < 0.015);
+    assert_int_equal(recur_model_backward(m, x, dx, NULL), RECUR_OK); /* dy = x */
+    assert_memory_equal(dx, y, sizeof *dx * F * B); /* dy = x, so dx = x * mask = y */
+    assert_int_equal(recur_model_forward(m, x, B, 1, 0, y, NULL), RECUR_OK); /* inference: identity */
+    assert_memory_equal(x, y, sizeof *x * F * B);
+    free(x), free(y), free(dx);
+    recur_model_free(m);
+}
+
 /* ====== learning ====== */
 
 #define SINE_N 400
@@ -415,6 +443,7 @@ int main(void)
         cmocka_unit_test(t_errors),
         cmocka_unit_test(t_init),
         cmocka_unit_test(t_vmath),
+        cmocka_unit_test(t_dropout),
         cmocka_unit_test(t_learn_lstm),
         cmocka_unit_test(t_learn_gru),
         cmocka_unit_test(t_learn_tutorial),

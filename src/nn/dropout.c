@@ -31,10 +31,16 @@ static void drop_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
         return;
     }
     recur_float scale = (recur_float)(1.0 / (1.0 - (double)L->rate));
-    for (size_t k = 0; k < n; k++) {
-        lb->mask[k] = rc_rng_uniform(rng) >= (double)L->rate ? scale : 0;
-        lb->y[k] = x[k] * lb->mask[k];
+    /* keep when a 24-bit uniform u satisfies u >= rate * 2^24; two draws per 64-bit word */
+    const uint32_t cut = (uint32_t)((double)L->rate * 16777216.0);
+    size_t k = 0;
+    for (; k + 1 < n; k += 2) {
+        uint64_t r = rc_rng_next(rng);
+        lb->mask[k] = (uint32_t)(r >> 40) >= cut ? scale : 0;
+        lb->mask[k + 1] = (uint32_t)((r >> 16) & 0xffffff) >= cut ? scale : 0;
     }
+    if (k < n) lb->mask[k] = (uint32_t)(rc_rng_next(rng) >> 40) >= cut ? scale : 0;
+    for (k = 0; k < n; k++) lb->y[k] = x[k] * lb->mask[k];
 }
 
 static void drop_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, const recur_float *p,
