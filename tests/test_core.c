@@ -1,0 +1,98 @@
+/*
+ * test_core.c -- the core: the BLAS GEMM against the naive reference for
+ * every transpose combination, odd sizes, leading dimensions and
+ * alpha/beta; the seeded random streams; status strings.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h" /* internal: rc_gemm, rc_gemm_naive, rc_rng */
+
+static void gemm_case(int ta, int tb, int M, int N, int K, float alpha, float beta)
+{
+    int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C1 = malloc(nc * sizeof *C1),
+          *C2 = malloc(nc * sizeof *C2);
+    rc_rng r;
+    rc_rng_seed(&r, (uint64_t)(M * 131 + N * 17 + K + ta * 7 + tb));
+    for (size_t i = 0; i < na; i++) A[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
+    for (size_t i = 0; i < nb; i++) B[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
+    for (size_t i = 0; i < nc; i++) C1[i] = C2[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
+    rc_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
+    rc_gemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
+    /* float sums of K products in another order: |error| <= K * eps * sum|a b| ~ 1e-7 K */
+    double tol = 2e-6 * (K + 1);
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++)
+            if (fabs(C1[(size_t)i * ldc + j] - C2[(size_t)i * ldc + j]) > tol)
+                fail_msg("gemm ta=%d tb=%d M=%d N=%d K=%d at (%d,%d): %g vs %g", ta, tb, M, N, K, i, j,
+                         C1[(size_t)i * ldc + j], C2[(size_t)i * ldc + j]);
+        for (int j = N; j < ldc; j++) /* padding untouched */
+            assert_true(C1[(size_t)i * ldc + j] == C2[(size_t)i * ldc + j]);
+    }
+    free(A), free(B), free(C1), free(C2);
+}
+
+static void t_gemm(void **s)
+{
+    (void)s;
+    int sizes[][3] = {{1, 1, 1}, {1, 400, 100}, {32, 400, 100}, {7, 5, 3}, {33, 17, 65}, {64, 1, 200}, {3, 9, 0}};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                gemm_case(ta, tb, sizes[k][0], sizes[k][1], sizes[k][2], 1.0f, 0.0f);
+                gemm_case(ta, tb, sizes[k][0], sizes[k][1], sizes[k][2], 0.5f, 1.0f);
+                gemm_case(ta, tb, sizes[k][0], sizes[k][1], sizes[k][2], -2.0f, 0.25f);
+            }
+}
+
+static void t_rng(void **s)
+{
+    (void)s;
+    rc_rng a, b;
+    rc_rng_seed(&a, 42);
+    rc_rng_seed(&b, 42);
+    for (int i = 0; i < 1000; i++) assert_true(rc_rng_next(&a) == rc_rng_next(&b));
+    rc_rng_seed(&b, 43);
+    assert_true(rc_rng_next(&a) != rc_rng_next(&b));
+    double sum = 0, sq = 0;
+    int counts[7] = {0};
+    for (int i = 0; i < 100000; i++) {
+        double u = rc_rng_uniform(&a);
+        assert_true(u >= 0 && u < 1);
+        double z = rc_rng_normal(&a);
+        sum += z, sq += z * z;
+        counts[rc_rng_below(&a, 7)]++;
+    }
+    assert_true(fabs(sum / 100000) < 0.02);          /* mean 0, sd of the mean 0.003 */
+    assert_true(fabs(sq / 100000 - 1) < 0.03);       /* variance 1 */
+    for (int k = 0; k < 7; k++) assert_true(abs(counts[k] - 100000 / 7) < 600); /* ~5 sd */
+    assert_true(rc_seed_mix(1, 2, 3) != rc_seed_mix(1, 3, 2));
+}
+
+static void t_status(void **s)
+{
+    (void)s;
+    for (int c = RECUR_OK; c <= RECUR_E_DATA; c++) assert_true(strlen(recur_status_str((recur_status)c)) > 1);
+    assert_string_equal(recur_status_str((recur_status)999), "unknown status");
+    recur_error e;
+    assert_int_equal(rc_error(&e, RECUR_E_PARSE, "%s:%d: bad", "f.csv", 3), RECUR_E_PARSE);
+    assert_int_equal(e.code, RECUR_E_PARSE);
+    assert_string_equal(e.msg, "f.csv:3: bad");
+    assert_int_equal(rc_error(NULL, RECUR_E_IO, "x"), RECUR_E_IO);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(t_gemm), cmocka_unit_test(t_rng), cmocka_unit_test(t_status)};
+    return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}
