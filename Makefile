@@ -110,3 +110,4 @@ clean:
 # The numerical kernels are loops over contiguous floats: -O3 lets GCC
 # vectorise them fully (-O2 only tries the very cheap cases). No fast-math.
 $(BUILD)/obj/src/nn/%.o: OPT = -O3
+$(BUILD)/obj/src/core/gemm.o: OPT = -O3

@@ -45,6 +45,13 @@ void rc_gemm(int trans_a, int trans_b, int M, int N, int K, recur_float alpha, c
         return;
     }
 #ifdef RECUR_BLAS
+    /* Tiny products (a Dense(1) head, rank-1 updates of a 1-feature input):
+     * the plain loop beats BLAS's packing, and OpenBLAS 0.3.21 was seen to
+     * malloc/free a 128 MB buffer on every K=1 call made from a worker thread. */
+    if (K <= 2 || (size_t)M * N * K <= 32768) {
+        rc_gemm_naive(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
 #ifndef RECUR_DOUBLE
     if (M == 1) {
         /* One row (batch-1 prediction): GEMV streams B once and skips GEMM's packing. */
