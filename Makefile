@@ -38,7 +38,7 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH_SRC = $(wildcard bench/*.c)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib test asan bench clean deps demo check-ref
+.PHONY: all lib test asan valgrind bench clean deps demo check-ref
 all: $(BUILD)/librecur.a $(BUILD)/recur $(BUILD)/refcheck $(EXAMPLES)
 lib: $(BUILD)/librecur.a
 
@@ -93,6 +93,17 @@ asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" test
+
+# Every test binary and refcheck under valgrind's leak checker. The
+# training-heavy tests of test_model are skipped (RECUR_SKIP_SLOW): they take
+# over half an hour under valgrind; `make asan` runs them in full.
+valgrind: all $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== valgrind $$t"; \
+	  RECUR_SKIP_SLOW=1 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	    --error-exitcode=9 $$t > $(BUILD)/valgrind.log 2>&1 || { cat $(BUILD)/valgrind.log; exit 1; }; \
+	  tail -1 $(BUILD)/valgrind.log; done
+	valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=9 \
+	  $(BUILD)/refcheck tests/ref/lstm.txt tests/ref/gru.txt tests/ref/optimizers.txt tests/ref/seed_model_small.txt
 
 bench: all $(BENCHES)
 	@sh bench/run.sh $(BUILD)

@@ -18,6 +18,10 @@
 #include "recur.h"
 #include "nn/vmath.h" /* internal: the vectorised activations */
 
+/* RECUR_SKIP_SLOW=1 (set by `make valgrind`) skips the training-heavy tests,
+ * which take over half an hour under valgrind; ASan runs them in full. */
+static int skip_slow(void) { return getenv("RECUR_SKIP_SLOW") != NULL; }
+
 static recur_model *tutorial(int dropout)
 {
     recur_model *m = NULL;
@@ -275,8 +279,16 @@ static double learn(const char *kind)
     return loss;
 }
 
-static void t_learn_lstm(void **s) { (void)s, learn("lstm"); }
-static void t_learn_gru(void **s) { (void)s, learn("gru"); }
+static void t_learn_lstm(void **s) {
+    (void)s;
+    if (skip_slow()) skip();
+    learn("lstm");
+}
+static void t_learn_gru(void **s) {
+    (void)s;
+    if (skip_slow()) skip();
+    learn("gru");
+}
 
 /* The tutorial model itself (dropout included) with its defaults: RMSprop,
  * batch 64. Fewer epochs keep the test short; the bound is loose but far
@@ -284,6 +296,7 @@ static void t_learn_gru(void **s) { (void)s, learn("gru"); }
 static void t_learn_tutorial(void **s)
 {
     (void)s;
+    if (skip_slow()) skip();
     static float x[SINE_N * SINE_T], y[SINE_N];
     sine(x, y, SINE_N, SINE_T, 3);
     recur_model *m = tutorial(1);
@@ -321,6 +334,7 @@ static void fit_threads(int threads, float *out, size_t n_out)
 static void t_deterministic_threads(void **s)
 {
     (void)s;
+    if (skip_slow()) skip();
     size_t n = 70901;
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
     fit_threads(1, a, n);
@@ -367,6 +381,7 @@ static int stop_after_3(const recur_progress *p, void *u)
 static void t_early_stop_and_interrupt(void **s)
 {
     (void)s;
+    if (skip_slow()) skip();
     static float x[SINE_N * SINE_T], y[SINE_N];
     sine(x, y, SINE_N, SINE_T, 6);
     /* y unrelated to x: validation never improves much; patience stops early */
@@ -406,6 +421,7 @@ static void t_early_stop_and_interrupt(void **s)
 static void t_resume_bit_identical(void **s)
 {
     (void)s;
+    if (skip_slow()) skip();
     static float x[SINE_N * SINE_T], y[SINE_N];
     sine(x, y, SINE_N, SINE_T, 9);
     recur_fit_opts fo = recur_fit_opts_default();
