@@ -38,7 +38,7 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH_SRC = $(wildcard bench/*.c)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib test asan valgrind bench clean deps demo check-ref
+.PHONY: all lib test asan valgrind fuzz bench clean deps demo check-ref
 all: $(BUILD)/librecur.a $(BUILD)/recur $(BUILD)/refcheck $(EXAMPLES)
 lib: $(BUILD)/librecur.a
 
@@ -85,6 +85,10 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/librecur.a
 test: all $(TESTS)
 	@BUILD=$(BUILD) sh tests/run.sh $(TESTS)
 	@sh tests/test_cli.sh $(BUILD)/recur
+	@sh tests/test_errors.sh $(BUILD)/recur
+	@sh tests/test_resume.sh $(BUILD)/recur
+	@sh tests/test_kill.sh $(BUILD)/recur
+	@sh tests/test_limits.sh $(BUILD)/recur
 
 # fontconfig (under PLplot's cairo driver) keeps a one-time cache that
 # LeakSanitizer reports; tests/lsan.supp suppresses exactly that library.
@@ -107,6 +111,11 @@ valgrind: all $(TESTS)
 
 bench: all $(BENCHES)
 	@sh bench/run.sh $(BUILD)
+
+# libFuzzer targets (clang) for the CSV reader, model files and layer specs,
+# each for FUZZ_SECONDS (default 600) on a copy of its corpus.
+fuzz:
+	sh tests/fuzz/run.sh
 
 demo: all
 	$(BUILD)/recur demo

@@ -9,7 +9,7 @@
  * implements one command (or a related pair) as `int cmd_x(argc, argv)`.
  *
  * Exit status: 0 success, 1 runtime error, 2 usage error, 128+signal when
- * training was interrupted (130 for Ctrl-C). Every error is one line on
+ * training was interrupted (130 for Ctrl-C, 143 for SIGTERM). Every error is one line on
  * stderr: usage errors as `recur CMD: --option: what (got "text")`, runtime
  * errors as `recur: error: <library message>`. Results go to stdout, progress
  * and logs to stderr.
@@ -114,6 +114,16 @@ typedef struct {
     recur_history hist;
     double *hist_buf; /* storage of hist.loss / hist.val_loss */
     double fit_seconds;
+    const char *model_file; /* the model file loaded (cli_session_load), named in data errors */
+    /* Set before cli_session_fit by train: */
+    const char *checkpoint; /* save a checkpoint here at the end of every epoch (NULL: none) */
+    const char *out;        /* the model file the run will write, named in messages */
+    int lr_hint;            /* on divergence, suggest --lr and --clipnorm (the command has them) */
+    /* Filled by cli_session_fit: */
+    int first_epoch;          /* epochs done before this fit (a resumed checkpoint's) */
+    recur_float *epoch_params; /* (n_params) weights at the end of the last complete epoch */
+    int epoch_done;           /* that epoch, 1-based (0: none, not even a resumed one) */
+    recur_train_state ts;     /* the state recorded in the checkpoint */
 } cli_session;
 
 void cli_session_free(cli_session *s);
@@ -136,22 +146,43 @@ int cli_session_model(cli_session *s, const char *cmd, const char *spec, int n_f
 
 /* Fits on the session's training windows (T = `T`, 1 for a flattened MLP) with
  * Keras-style progress on stderr (unless quiet) and SIGINT/SIGTERM stopping
- * after the current batch. Returns 0, CLI_RUNTIME, or 128+signal after an
- * interruption (the model then holds the last completed batch's weights). */
+ * after the current batch (or, in an epoch's last batch, after that epoch).
+ * At every epoch end the weights are copied to s->epoch_params and, with
+ * s->checkpoint, a checkpoint is saved (atomically; a failure stops training
+ * with CLI_RUNTIME). fo.initial_epoch > 0 resumes (s->model holds that epoch).
+ * Returns 0, CLI_RUNTIME (divergence: one line saying that nothing was saved
+ * and what to change), or 128+signal after an interruption (the model then
+ * holds the last completed batch's weights; s->epoch_params the last epoch's). */
 int cli_session_fit(cli_session *s, recur_fit_opts fo, int T, int quiet);
 
 /* Loads a model file with its pipeline and reads `data` with the pipeline's
  * columns; the windows are cut as in training but the saved scaler is kept
- * (with a warning when this file's training rows would scale differently). */
-int cli_session_load(cli_session *s, const char *model, const char *data, recur_missing missing);
+ * (with a warning when this file's training rows would scale differently).
+ * missing < 0: the policy the model was trained with. */
+int cli_session_load(cli_session *s, const char *model, const char *data, int missing);
+
+/* 1 when two fitted scalers are the same, bit for bit. */
+int cli_same_scaler(const recur_scaler *a, const recur_scaler *b);
 
 /* Prints the model summary (and the spec) to `f`. */
 void cli_print_summary(FILE *f, const recur_model *m, int timesteps);
 
 /* ====== Training run (cmd_train.c; shared with demo) ====== */
 
+/* Options of `train` that a resumed run must not change (cli_train_cfg.given). */
+enum {
+    CLI_G_COLUMN = 1 << 0, CLI_G_FEATURES = 1 << 1, CLI_G_MISSING = 1 << 2, CLI_G_TIMESTEP = 1 << 3,
+    CLI_G_HORIZON = 1 << 4, CLI_G_TEST = 1 << 5, CLI_G_TRANSFORM = 1 << 6, CLI_G_SCALER = 1 << 7,
+    CLI_G_LAYERS = 1 << 8, CLI_G_OPTIMIZER = 1 << 9, CLI_G_LR = 1 << 10, CLI_G_CLIPNORM = 1 << 11,
+    CLI_G_LOSS = 1 << 12, CLI_G_BATCH = 1 << 13, CLI_G_VAL = 1 << 14, CLI_G_PATIENCE = 1 << 15,
+    CLI_G_SEED = 1 << 16, CLI_G_EPOCHS = 1 << 17
+};
+
 typedef struct {
     const char *data, *out, *column, *features, *layers, *plot_loss, *history;
+    const char *checkpoint; /* --checkpoint FILE: saved after every epoch */
+    const char *resume;     /* --resume FILE: continue from this checkpoint */
+    unsigned given;         /* CLI_G_* of the options given on the command line */
     recur_pipeline pipe;      /* timestep, horizon, test_fraction, transform, scaler_kind */
     recur_missing missing;
     recur_compile_opts co;
@@ -160,8 +191,9 @@ typedef struct {
 } cli_train_cfg;
 
 void cli_train_defaults(cli_train_cfg *c);
-/* Data, model, summary, fit, save (model + pipeline to c->out), loss plot and
- * history. Returns 0, CLI_RUNTIME/CLI_USAGE, or 128+signal (model saved). */
+/* Data, model (or the checkpoint c->resume), summary, fit, save (model +
+ * pipeline to c->out), loss plot and history. Returns 0, CLI_RUNTIME/CLI_USAGE,
+ * or 128+signal (the last complete epoch saved to c->out, if there is one). */
 int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s);
 
 /* ====== Predictions, scores, outputs (cmd_report.c) ====== */
@@ -208,8 +240,9 @@ void cli_warn_range(const cli_session *s);
 int cli_write_preds_csv(const char *opt, const char *path, const recur_table *t, const cli_preds *pr);
 /* Whole true series, predictions on their rows, train/test boundary. */
 int cli_plot_preds(const char *path, const cli_session *s, const cli_preds *pr, const char *title);
-/* Training (and validation) loss per epoch. */
-int cli_plot_loss(const char *path, const recur_history *h, const char *title);
+/* Training (and validation) loss per epoch, epochs first+1 .. h->epochs_run
+ * (first > 0 after a resumed run, whose history starts there). */
+int cli_plot_loss(const char *path, const recur_history *h, int first, const char *title);
 /* 1 when the file's date column is a plain day number (1, 2, ... as in
  * EuStockMarkets' "day"), which is shown as numbers, not calendar dates. */
 int cli_index_dates(const recur_table *t);

@@ -6,7 +6,10 @@
  * Progress goes to stderr: on a terminal, "Epoch 3/50" and a bar rewritten
  * with \r after each batch; otherwise one line per epoch. Signals only set a
  * flag; the progress callback returns non-zero when it is set, so fit stops
- * after the current batch and keeps that batch's weights.
+ * after the current batch (after the epoch, when it was the epoch's last
+ * batch) and keeps that batch's weights. At each epoch end the callback keeps
+ * a copy of the weights (what an interrupted `train` saves) and writes the
+ * --checkpoint file.
  */
 #include "cli.h"
 
@@ -25,6 +28,7 @@ void cli_session_free(cli_session *s)
     recur_table_free(s->table);
     recur_model_free(s->model);
     free(s->hist_buf);
+    free(s->epoch_params);
     memset(s, 0, sizeof *s);
 }
 
@@ -77,7 +81,19 @@ int cli_session_data(cli_session *s, const char *path, recur_missing missing, in
     o.columns = cols;
     o.n_columns = s->pipe.n_features;
     o.missing = missing;
-    if (recur_table_read_csv(path, &o, &s->table, &err) != RECUR_OK) return cli_fail(&err);
+    s->pipe.missing = missing; /* saved with the model: evaluate, predict, forecast use it */
+    if (recur_table_read_csv(path, &o, &s->table, &err) != RECUR_OK) {
+        if (s->model_file && strstr(err.msg, "no column")) {
+            /* Scoring data without the model's columns: say which ones it needs. */
+            char need[RECUR_SCALER_MAX * 68] = "";
+            for (int i = 0; i < s->pipe.n_features; i++)
+                snprintf(need + strlen(need), sizeof need - strlen(need), "%s\"%s\"", i ? ", " : "",
+                         s->pipe.features[i]);
+            return cli_errorf("%s; model %s was trained on column%s %s", err.msg, s->model_file,
+                              s->pipe.n_features == 1 ? "" : "s", need);
+        }
+        return cli_fail(&err);
+    }
     /* Keep the file's own spelling of the names in the saved pipeline. */
     for (int i = 0; i < s->pipe.n_features && i < recur_table_cols(s->table); i++) {
         const char *name = recur_table_col_name(s->table, i);
@@ -102,7 +118,7 @@ int cli_session_data(cli_session *s, const char *path, recur_missing missing, in
     return 0;
 }
 
-static int same_scaler(const recur_scaler *a, const recur_scaler *b)
+int cli_same_scaler(const recur_scaler *a, const recur_scaler *b)
 {
     if (a->kind != b->kind || a->n != b->n) return 0;
     for (int j = 0; j < a->n && j < RECUR_SCALER_MAX; j++)
@@ -110,7 +126,7 @@ static int same_scaler(const recur_scaler *a, const recur_scaler *b)
     return 1;
 }
 
-int cli_session_load(cli_session *s, const char *model, const char *data, recur_missing missing)
+int cli_session_load(cli_session *s, const char *model, const char *data, int missing)
 {
     recur_error err;
     if (recur_model_load(model, &s->model, &s->pipe, &err) != RECUR_OK) return cli_fail(&err);
@@ -119,9 +135,10 @@ int cli_session_load(cli_session *s, const char *model, const char *data, recur_
                           "\"recur train\" or recur_model_save with a pipeline",
                           model);
     recur_scaler saved = s->pipe.scaler;
-    int rc = cli_session_data(s, data, missing, 1);
+    s->model_file = model;
+    int rc = cli_session_data(s, data, missing < 0 ? s->pipe.missing : (recur_missing)missing, 1);
     if (rc) return rc;
-    if (!same_scaler(&saved, &s->pipe.scaler))
+    if (!cli_same_scaler(&saved, &s->pipe.scaler))
         cli_warn("%s: the training rows of %s would scale differently from the data the model was trained on; "
                  "using the model's saved scaler",
                  model, data);
@@ -241,6 +258,9 @@ static void signals_install(void)
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the process at once */
+#ifdef SA_RESTART
+    sa.sa_flags |= SA_RESTART; /* (writes to regular files are not interrupted anyway) */
+#endif
     got_signal = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
@@ -255,7 +275,10 @@ static void signals_restore(void)
 /* ====== Progress ====== */
 
 typedef struct {
+    cli_session *s;
     int quiet, tty;
+    int ckpt_failed;     /* saving the checkpoint failed: ckpt_err says why */
+    recur_error ckpt_err;
     int epoch;         /* epoch on screen */
     double epoch_t0;   /* p->seconds when it started */
     double last_draw;  /* p->seconds of the last bar */
@@ -279,11 +302,32 @@ static void bar(char *out, int batch, int batches)
     out[w] = '\0';
 }
 
+/* Epoch end: keep the weights, write the checkpoint. 0, or -1 when the
+ * checkpoint could not be saved (training must stop: the user asked for it). */
+static int epoch_end(progress_state *ps, const recur_progress *p)
+{
+    cli_session *s = ps->s;
+    memcpy(s->epoch_params, recur_model_params(s->model), recur_model_n_params(s->model) * sizeof(recur_float));
+    s->epoch_done = p->epoch;
+    s->ts.epoch = p->epoch, s->ts.epochs = p->epochs;
+    s->ts.best = p->best, s->ts.best_epoch = p->best_epoch, s->ts.wait = p->wait;
+    if (!s->checkpoint) return 0;
+    if (recur_model_save_checkpoint(s->model, &s->pipe, &s->ts, s->checkpoint, &ps->ckpt_err) != RECUR_OK) {
+        ps->ckpt_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
 static int progress_cb(const recur_progress *p, void *user)
 {
     progress_state *ps = user;
     char b[32], l[32], v[64];
-    if (got_signal) return 1;
+    /* A signal stops after the current batch; in an epoch's last batch, after
+     * the epoch (its end is where the weights and the checkpoint are kept). */
+    int stop = got_signal && (p->epoch_end ? p->epoch < p->epochs : p->batch < p->batches);
+    if (p->epoch_end && epoch_end(ps, p) != 0) return 1;
+    if (stop) return 1;
     if (ps->quiet) return 0;
     int digits = snprintf(NULL, 0, "%d", p->batches);
     if (p->epoch != ps->epoch) {
@@ -301,7 +345,7 @@ static int progress_cb(const recur_progress *p, void *user)
             ps->last_draw = p->seconds;
             ps->open_line = 1;
         }
-        return got_signal ? 1 : 0;
+        return 0;
     }
     double dt = p->seconds - ps->epoch_t0;
     double ms = p->batches > 0 ? 1000.0 * dt / p->batches : 0.0;
@@ -322,24 +366,47 @@ static int progress_cb(const recur_progress *p, void *user)
     }
     fflush(stderr);
     ps->open_line = 0;
-    return got_signal ? 1 : 0;
+    return 0;
+}
+
+/* The library's divergence message up to its advice, which the CLI words
+ * with its own options. */
+static void diverged_text(char *buf, size_t cap, const char *msg)
+{
+    static const char *const cuts[] = {"; the weights", "; lower", ". Lower"};
+    size_t n = strlen(msg);
+    for (int i = 0; i < 3; i++) {
+        const char *at = strstr(msg, cuts[i]);
+        if (at && (size_t)(at - msg) < n) n = (size_t)(at - msg);
+    }
+    snprintf(buf, cap, "%.*s", (int)n, msg);
 }
 
 int cli_session_fit(cli_session *s, recur_fit_opts fo, int T, int quiet)
 {
     recur_error err;
-    size_t E = fo.epochs > 0 ? (size_t)fo.epochs : 1;
+    size_t E = fo.epochs > 0 ? (size_t)fo.epochs : 1, P = recur_model_n_params(s->model);
     free(s->hist_buf);
+    free(s->epoch_params);
     s->hist_buf = calloc(2 * E, sizeof *s->hist_buf);
-    if (!s->hist_buf) return cli_errorf("out of memory for the loss history (%zu epochs)", E);
+    s->epoch_params = malloc((P ? P : 1) * sizeof *s->epoch_params);
+    if (!s->hist_buf || !s->epoch_params) return cli_errorf("out of memory for the loss history (%zu epochs)", E);
     memset(&s->hist, 0, sizeof s->hist);
     s->hist.loss = s->hist_buf;
     s->hist.val_loss = s->hist_buf + E;
+    for (size_t i = 0; i < 2 * E; i++) s->hist_buf[i] = NAN; /* epochs a resumed run did not train */
+    /* A resumed model holds a complete epoch already. */
+    memcpy(s->epoch_params, recur_model_params(s->model), P * sizeof *s->epoch_params);
+    s->first_epoch = s->epoch_done = fo.initial_epoch;
+    s->ts.batch_size = fo.batch_size, s->ts.seed = fo.seed, s->ts.validation_split = fo.validation_split;
+    s->ts.patience = fo.patience, s->ts.shuffle = fo.shuffle;
 
     progress_state ps;
     memset(&ps, 0, sizeof ps);
+    ps.s = s;
     ps.quiet = quiet;
     ps.tty = isatty(STDERR_FILENO);
+    ps.epoch = fo.initial_epoch;
     fo.progress = progress_cb;
     fo.progress_user = &ps;
 
@@ -352,7 +419,24 @@ int cli_session_fit(cli_session *s, recur_fit_opts fo, int T, int quiet)
     signals_restore();
     if (ps.open_line) fputc('\n', stderr);
 
+    if (ps.ckpt_failed)
+        return cli_errorf("%s; training stopped after epoch %d (use another --checkpoint path or free some space)",
+                          ps.ckpt_err.msg, s->epoch_done);
     if (st == RECUR_E_INTERRUPTED) return 128 + (sig ? sig : SIGINT);
+    if (st == RECUR_E_DIVERGED) {
+        char what[RECUR_ERROR_MSG_MAX], kept[RECUR_ERROR_MSG_MAX + 64] = "";
+        diverged_text(what, sizeof what, err.msg);
+        if (s->checkpoint && s->epoch_done > s->first_epoch)
+            snprintf(kept, sizeof kept, "; checkpoint %s holds epoch %d", s->checkpoint, s->epoch_done);
+        if (s->lr_hint)
+            return cli_errorf("%s; nothing was saved%s%s%s%s. Rerun with a lower --lr (this run: %g) or with "
+                              "--clipnorm 1.0",
+                              what, s->out ? " (" : "", s->out ? s->out : "", s->out ? " unchanged)" : "", kept,
+                              recur_model_compile_opts(s->model)->optim.lr);
+        return cli_errorf("%s; nothing was saved%s", err.msg, kept);
+    }
+    if (st == RECUR_E_DATA && fo.validation_split > 0)
+        return cli_errorf("%s; use a smaller --validation-split", err.msg);
     if (st != RECUR_OK) return cli_fail(&err);
     if (!quiet && fo.patience > 0 && s->hist.epochs_run < fo.epochs)
         cli_log("Early stopping after epoch %d: no improvement for %d epochs%s (best epoch %d)\n",

@@ -23,7 +23,8 @@ static void help(void)
            "Input:\n"
            "  --model MODEL           model file written by recur train (required)\n"
            "  --data FILE             CSV with the model's columns (required)\n"
-           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: error)\n"
+           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: the policy the\n"
+           "                          model was trained with)\n"
            "\n"
            "Output:\n"
            "  --json                  one JSON object instead of the table: n_test, horizon, target,\n"
@@ -51,7 +52,7 @@ int cmd_evaluate(int argc, char **argv)
 {
     static const char *const missings[] = {"error", "drop", "ffill"};
     const char *cmd = "evaluate", *model = NULL, *data = NULL;
-    int rc = 0, c, json = 0, missing = RECUR_MISSING_ERROR;
+    int rc = 0, c, json = 0, missing = -1; /* -1: the model's policy */
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -74,7 +75,7 @@ int cmd_evaluate(int argc, char **argv)
     cli_report r;
     size_t *rows = NULL, n = 0;
     memset(&s, 0, sizeof s);
-    rc = cli_session_load(&s, model, data, (recur_missing)missing);
+    rc = cli_session_load(&s, model, data, missing);
     if (!rc) rc = cli_rows(&s, 0, &rows, &n);
     if (!rc) rc = cli_predict_rows(s.model, s.table, &s.pipe, rows, n, &pr);
     if (!rc) {

@@ -152,7 +152,8 @@ static void help(void)
            "Input:\n"
            "  --model MODEL           model file written by recur train (required)\n"
            "  --data FILE             CSV with the model's columns (required)\n"
-           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: error)\n"
+           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: the policy the\n"
+           "                          model was trained with)\n"
            "\n"
            "Forecast:\n"
            "  --steps N               values to forecast, 1 to 100000 (default: 1)\n"
@@ -232,7 +233,7 @@ int cmd_forecast(int argc, char **argv)
 {
     static const char *const missings[] = {"error", "drop", "ffill"};
     const char *cmd = "forecast", *model = NULL, *data = NULL;
-    int rc = 0, c, steps = 1, missing = RECUR_MISSING_ERROR;
+    int rc = 0, c, steps = 1, missing = -1; /* -1: the model's policy */
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -253,7 +254,7 @@ int cmd_forecast(int argc, char **argv)
     cli_session s;
     double *out = NULL;
     memset(&s, 0, sizeof s);
-    rc = cli_session_load(&s, model, data, (recur_missing)missing);
+    rc = cli_session_load(&s, model, data, missing);
     if (!rc && s.pipe.n_features > 1 && steps > s.pipe.horizon) {
         char cols[256] = "";
         for (int j = 0; j < s.pipe.n_features; j++) {

@@ -26,7 +26,8 @@ static void help_predict(void)
            "Input:\n"
            "  --model MODEL           model file written by recur train (required)\n"
            "  --data FILE             CSV with the model's columns (required)\n"
-           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: error)\n"
+           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: the policy the\n"
+           "                          model was trained with)\n"
            "  --all                   every row with a full window, not only the test part\n"
            "\n"
            "Output:\n"
@@ -50,7 +51,8 @@ static void help_plot(void)
            "Input:\n"
            "  --model MODEL           model file written by recur train\n"
            "  --data FILE             CSV with the model's columns\n"
-           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: error)\n"
+           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: the policy the\n"
+           "                          model was trained with)\n"
            "  --all                   predictions on every row with a full window, not only the test part\n"
            "  --history FILE          epoch,loss[,val_loss] CSV instead of --model/--data\n"
            "\n"
@@ -81,6 +83,7 @@ static int parse(const char *cmd, int argc, char **argv, options *o, int plot)
 {
     int c, rc = 0;
     memset(o, 0, sizeof *o);
+    o->missing = -1; /* the model's */
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
@@ -128,7 +131,7 @@ static int run(const options *o, const char *csv, const char *plot)
     memset(&s, 0, sizeof s);
     memset(&pr, 0, sizeof pr);
     if (plot && (rc = cli_check_out_dir(csv ? "--plot" : "--out", plot))) return rc;
-    rc = cli_session_load(&s, o->model, o->data, (recur_missing)o->missing);
+    rc = cli_session_load(&s, o->model, o->data, o->missing);
     if (!rc) rc = cli_rows(&s, o->all, &rows, &n);
     if (!rc) rc = cli_predict_rows(s.model, s.table, &s.pipe, rows, n, &pr);
     if (!rc && csv) rc = cli_write_preds_csv("--out", csv, s.table, &pr);
@@ -185,7 +188,7 @@ static int plot_history(const options *o)
         for (size_t i = 0; i < n; i++) nan_val[i] = NAN;
         h.val_loss = nan_val;
     }
-    rc = cli_plot_loss(o->out, &h, "training loss");
+    rc = cli_plot_loss(o->out, &h, 0, "training loss");
     free(nan_val);
     recur_table_free(t);
     return rc;

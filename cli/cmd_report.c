@@ -409,10 +409,10 @@ int cli_plot_preds(const char *path, const cli_session *s, const cli_preds *pr, 
     return rc;
 }
 
-int cli_plot_loss(const char *path, const recur_history *h, const char *title)
+int cli_plot_loss(const char *path, const recur_history *h, int first, const char *title)
 {
     recur_error err;
-    int n = h->epochs_run, has_val = 0;
+    int n = h->epochs_run - first, has_val = 0;
     if (n < 2) {
         cli_warn("%s: not written: a loss curve needs at least 2 epochs", path);
         return 0;
@@ -420,10 +420,10 @@ int cli_plot_loss(const char *path, const recur_history *h, const char *title)
     double *x = malloc((size_t)n * sizeof *x);
     if (!x) return cli_errorf("out of memory");
     for (int i = 0; i < n; i++) {
-        x[i] = i + 1;
-        if (isfinite(h->val_loss[i])) has_val = 1;
+        x[i] = first + i + 1;
+        if (isfinite(h->val_loss[first + i])) has_val = 1;
     }
-    recur_plot_series ser[2] = {{"loss", h->loss}, {"val_loss", h->val_loss}};
+    recur_plot_series ser[2] = {{"loss", h->loss + first}, {"val_loss", h->val_loss + first}};
     recur_plot_opts o;
     memset(&o, 0, sizeof o);
     o.title = title;

@@ -12,7 +12,8 @@ static void help(void)
            "       recur summary --layers SPEC [--features N] [--timestep T]\n"
            "\n"
            "Prints each layer's output shape and parameter count, the totals, and the\n"
-           "canonical spec. For a saved model, its data pipeline is listed too.\n"
+           "canonical spec. For a saved model, its data pipeline is listed too, and for a\n"
+           "checkpoint (recur train --checkpoint) where its training stands.\n"
            "\n"
            "Options:\n"
            "  --model MODEL           model file written by recur train\n"
@@ -36,12 +37,29 @@ static const struct option longopts[] = {
 
 static void print_pipeline(const recur_pipeline *p)
 {
-    static const char *const tr[] = {"none", "diff", "logreturn"};
+    static const char *const tr[] = {"none", "diff", "logreturn"}, *const miss[] = {"error", "drop", "ffill"};
     printf("Pipeline: target %s; inputs", p->features[p->target]);
     for (int j = 0; j < p->n_features; j++) printf("%s %s", j ? "," : "", p->features[j]);
-    printf("; timestep %d; horizon %d; test fraction %g; transform %s; scaler %s\n", p->timestep, p->horizon,
-           p->test_fraction, (unsigned)p->transform < 3u ? tr[p->transform] : "?",
-           p->scaler_kind == RECUR_SCALER_STANDARD ? "standard" : "minmax");
+    printf("; timestep %d; horizon %d; test fraction %g; transform %s; scaler %s; missing %s\n", p->timestep,
+           p->horizon, p->test_fraction, (unsigned)p->transform < 3u ? tr[p->transform] : "?",
+           p->scaler_kind == RECUR_SCALER_STANDARD ? "standard" : "minmax",
+           (unsigned)p->missing < 3u ? miss[p->missing] : "?");
+}
+
+/* For a checkpoint: where its training stands. Nothing for a plain model file. */
+static void print_checkpoint(const char *path)
+{
+    static const char *const opt[] = {"rmsprop", "adam", "sgd"};
+    recur_model *m = NULL;
+    recur_train_state ts;
+    if (recur_model_load_checkpoint(path, &m, NULL, &ts, NULL) != RECUR_OK) return;
+    const recur_compile_opts *co = recur_model_compile_opts(m);
+    printf("Checkpoint: epoch %d of %d; %s lr %g, %ld steps; batch %d, seed %llu", ts.epoch, ts.epochs,
+           (unsigned)co->optim.kind < 3u ? opt[co->optim.kind] : "?", co->optim.lr,
+           recur_model_optimizer_iterations(m), ts.batch_size, (unsigned long long)ts.seed);
+    if (ts.best_epoch > 0) printf("; best %.6g at epoch %d", ts.best, ts.best_epoch);
+    printf("\n");
+    recur_model_free(m);
 }
 
 int cmd_summary(int argc, char **argv)
@@ -81,6 +99,7 @@ int cmd_summary(int argc, char **argv)
         if (recur_model_load(model, &m, &p, &err) != RECUR_OK) return cli_fail(&err);
         cli_print_summary(stdout, m, p.n_features > 0 ? p.timestep : timestep);
         if (p.n_features > 0) print_pipeline(&p);
+        print_checkpoint(model);
     } else {
         if (recur_model_new(features, &m, &err) != RECUR_OK) return cli_fail(&err);
         if (recur_model_add_spec(m, spec, &err) != RECUR_OK) {

@@ -3,9 +3,13 @@
  * spec -> fit -> save (model + pipeline) -> test scores against persistence.
  *
  * cli_train_run is the flow without option parsing; `recur demo` uses it too.
- * On SIGINT/SIGTERM fit stops after the current batch; the model (weights of
- * that last completed batch) is saved to --out and the exit status is
- * 128+signal (130 for Ctrl-C). It is not scored.
+ * On SIGINT/SIGTERM fit stops after the current batch; the weights of the last
+ * COMPLETE epoch are saved to --out (nothing when no epoch completed), the
+ * --checkpoint file already holds that epoch, and the exit status is
+ * 128+signal (130 for Ctrl-C, 143 for SIGTERM). The model is not scored.
+ * --resume continues from a checkpoint with the checkpoint's options (only
+ * --epochs may change, upwards) and ends bit-identical to an uninterrupted run.
+ * A diverged run writes nothing.
  */
 #include "cli.h"
 
@@ -13,6 +17,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 static const char *const optimizers[] = {"rmsprop", "adam", "sgd"};
 static const char *const losses[] = {"mse", "mae"};
@@ -77,27 +83,35 @@ static void help(void)
            "  --out MODEL             model file to write, safetensors layout (required)\n"
            "  --plot-loss FILE        loss curve per epoch, .png or .svg (default: none)\n"
            "  --history FILE          epoch,loss[,val_loss] CSV (default: none)\n"
+           "  --checkpoint FILE       save a resumable checkpoint (model + optimizer + training\n"
+           "                          state) after every epoch (default: none)\n"
+           "  --resume FILE           continue from a checkpoint: same data, the checkpoint's options;\n"
+           "                          only --epochs may be raised; keeps checkpointing to FILE\n"
+           "                          unless --checkpoint names another file\n"
            "  --quiet                 no summary or progress on stderr\n"
            "  -h, --help              this text\n"
            "\n"
-           "Ctrl-C stops after the current batch, saves that model to --out and exits with 130.\n"
+           "Ctrl-C (or SIGTERM) stops after the current batch, saves the weights of the last complete\n"
+           "epoch to --out and exits with 130 (143); with --checkpoint, --resume continues from there.\n"
            "\n"
            "Example:\n"
            "  recur train --data data/AAPL.csv --column Close --epochs 50 --out aapl.safetensors\n"
-           "  recur train --data data/AAPL.csv --transform diff --layers \"gru(32) dense(1)\" --out d.safetensors\n");
+           "  recur train --data data/AAPL.csv --transform diff --layers \"gru(32) dense(1)\" --out d.safetensors\n"
+           "  recur train --data data/AAPL.csv --epochs 200 --checkpoint c.ckpt --out m.safetensors\n"
+           "  recur train --data data/AAPL.csv --resume c.ckpt --out m.safetensors\n");
 }
 
 /* ====== The flow ====== */
 
-static int write_history(const char *path, const recur_history *h)
+static int write_history(const char *path, const recur_history *h, int first)
 {
     cli_out o;
     int has_val = 0, rc = cli_out_open(&o, "--history", path);
     if (rc) return rc;
-    for (int i = 0; i < h->epochs_run; i++)
+    for (int i = first; i < h->epochs_run; i++)
         if (!isnan(h->val_loss[i])) has_val = 1;
     fprintf(o.f, "epoch,loss%s\n", has_val ? ",val_loss" : "");
-    for (int i = 0; i < h->epochs_run; i++) {
+    for (int i = first; i < h->epochs_run; i++) {
         fprintf(o.f, "%d,%.9g", i + 1, h->loss[i]);
         if (has_val) fprintf(o.f, ",%.9g", h->val_loss[i]);
         fputc('\n', o.f);
@@ -105,38 +119,235 @@ static int write_history(const char *path, const recur_history *h)
     return cli_out_close(&o, 1);
 }
 
+/* 1 when a and b name the same file (same text, or the same existing inode). */
+static int same_file(const char *a, const char *b)
+{
+    struct stat x, y;
+    if (strcmp(a, b) == 0) return 1;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/* ====== Resuming ====== */
+
+/* Usage error: an option given with --resume disagrees with the checkpoint. */
+static int differs(const char *cmd, const char *opt, const char *got, const char *saved, const char *ckpt)
+{
+    return cli_usage(cmd,
+                     "%s: %s differs from the checkpoint's %s (%s); a resumed run keeps the checkpoint's options: "
+                     "leave %s out, or start a new run without --resume",
+                     opt, got, saved, ckpt, opt);
+}
+
+/* The canonical spec of a model (malloc'd). */
+static char *spec_of(const recur_model *m)
+{
+    size_t n = recur_model_spec(m, NULL, 0);
+    char *buf = malloc(n + 1);
+    if (buf) recur_model_spec(m, buf, n + 1);
+    return buf;
+}
+
+static int resume_layers(const char *cmd, const cli_train_cfg *c, const cli_session *s)
+{
+    cli_session t;
+    memset(&t, 0, sizeof t);
+    t.pipe.horizon = s->pipe.horizon;
+    int rc = cli_session_model(&t, cmd, c->layers, s->pipe.n_features, 1, 0, recur_model_compile_opts(s->model), 1);
+    if (rc) return rc;
+    char *got = spec_of(t.model), *saved = spec_of(s->model);
+    if (!got || !saved) rc = cli_errorf("out of memory");
+    else if (strcmp(got, saved) != 0) rc = differs(cmd, "--layers", got, saved, c->resume);
+    free(got);
+    free(saved);
+    cli_session_free(&t);
+    return rc;
+}
+
+static int resume_columns(const char *cmd, const cli_train_cfg *c, const cli_session *s)
+{
+    const recur_pipeline *p = &s->pipe;
+    if ((c->given & CLI_G_COLUMN) && strcasecmp(c->column, p->features[p->target]) != 0)
+        return differs(cmd, "--column", c->column, p->features[p->target], c->resume);
+    if (!(c->given & CLI_G_FEATURES)) return 0;
+    recur_pipeline q;
+    memset(&q, 0, sizeof q);
+    int rc = cli_pipe_columns(cmd, &q, (c->given & CLI_G_COLUMN) ? c->column : p->features[p->target], c->features);
+    if (rc) return rc;
+    int same = q.n_features == p->n_features && q.target == p->target;
+    for (int j = 0; same && j < q.n_features; j++) same = strcasecmp(q.features[j], p->features[j]) == 0;
+    if (same) return 0;
+    char list[RECUR_SCALER_MAX * 66] = "";
+    for (int j = 0; j < p->n_features; j++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? "," : "", p->features[j]);
+    return differs(cmd, "--features", c->features, list, c->resume);
+}
+
+/* Every option given beside --resume must agree with the checkpoint. */
+static int resume_check(const char *cmd, const cli_train_cfg *c, const cli_session *s, const recur_train_state *ts)
+{
+    const recur_pipeline *p = &s->pipe;
+    const recur_compile_opts *co = recur_model_compile_opts(s->model);
+    const char *ck = c->resume;
+    char a[64], b[64];
+    int rc;
+    if ((rc = resume_columns(cmd, c, s))) return rc;
+    if ((c->given & CLI_G_MISSING) && c->missing != p->missing)
+        return differs(cmd, "--missing", missings[c->missing], missings[p->missing], ck);
+#define INT_SAME(bit, opt, mine, theirs)                                                                              \
+    if ((c->given & (bit)) && (mine) != (theirs)) {                                                                  \
+        snprintf(a, sizeof a, "%d", (int)(mine));                                                                    \
+        snprintf(b, sizeof b, "%d", (int)(theirs));                                                                  \
+        return differs(cmd, opt, a, b, ck);                                                                          \
+    }
+#define REAL_SAME(bit, opt, mine, theirs)                                                                             \
+    if ((c->given & (bit)) && (mine) != (theirs)) {                                                                  \
+        snprintf(a, sizeof a, "%g", (double)(mine));                                                                 \
+        snprintf(b, sizeof b, "%g", (double)(theirs));                                                               \
+        if (strcmp(a, b) == 0) { /* they differ beyond 6 digits */                                                  \
+            snprintf(a, sizeof a, "%.17g", (double)(mine));                                                          \
+            snprintf(b, sizeof b, "%.17g", (double)(theirs));                                                        \
+        }                                                                                                            \
+        return differs(cmd, opt, a, b, ck);                                                                          \
+    }
+    INT_SAME(CLI_G_TIMESTEP, "--timestep", c->pipe.timestep, p->timestep)
+    INT_SAME(CLI_G_HORIZON, "--horizon", c->pipe.horizon, p->horizon)
+    REAL_SAME(CLI_G_TEST, "--test-fraction", c->pipe.test_fraction, p->test_fraction)
+    if ((c->given & CLI_G_TRANSFORM) && c->pipe.transform != p->transform)
+        return differs(cmd, "--transform", transforms[c->pipe.transform], transforms[p->transform], ck);
+    if ((c->given & CLI_G_SCALER) && c->pipe.scaler_kind != p->scaler_kind)
+        return differs(cmd, "--scaler", scalers[c->pipe.scaler_kind], scalers[p->scaler_kind], ck);
+    if ((c->given & CLI_G_OPTIMIZER) && c->co.optim.kind != co->optim.kind)
+        return differs(cmd, "--optimizer", optimizers[c->co.optim.kind], optimizers[co->optim.kind], ck);
+    REAL_SAME(CLI_G_LR, "--lr", c->co.optim.lr, co->optim.lr)
+    REAL_SAME(CLI_G_CLIPNORM, "--clipnorm", c->co.optim.clipnorm, co->optim.clipnorm)
+    if ((c->given & CLI_G_LOSS) && c->co.loss != co->loss)
+        return differs(cmd, "--loss", losses[c->co.loss], losses[co->loss], ck);
+    INT_SAME(CLI_G_BATCH, "--batch-size", c->fo.batch_size, ts->batch_size)
+    REAL_SAME(CLI_G_VAL, "--validation-split", c->fo.validation_split, ts->validation_split)
+    INT_SAME(CLI_G_PATIENCE, "--patience", c->fo.patience, ts->patience)
+    if ((c->given & CLI_G_SEED) && (c->fo.seed != ts->seed || c->co.seed != co->seed)) {
+        snprintf(a, sizeof a, "%llu", (unsigned long long)c->fo.seed);
+        snprintf(b, sizeof b, "%llu", (unsigned long long)ts->seed);
+        return differs(cmd, "--seed", a, b, ck);
+    }
+#undef INT_SAME
+#undef REAL_SAME
+    if (c->given & CLI_G_LAYERS) return resume_layers(cmd, c, s);
+    return 0;
+}
+
+/* Loads the checkpoint into the session and turns its state into fit options. */
+static int resume_load(const char *cmd, const cli_train_cfg *c, cli_session *s, recur_fit_opts *fo)
+{
+    recur_error err;
+    recur_train_state ts;
+    int rc;
+    if (recur_model_load_checkpoint(c->resume, &s->model, &s->pipe, &ts, &err) != RECUR_OK) return cli_fail(&err);
+    if (s->pipe.n_features < 1)
+        return cli_errorf("%s: the checkpoint holds no data pipeline (columns, window, scaler), so recur train "
+                          "cannot resume it; write checkpoints with recur train --checkpoint",
+                          c->resume);
+    if ((rc = resume_check(cmd, c, s, &ts))) return rc;
+    if (ts.patience > 0 && ts.wait >= ts.patience)
+        return cli_errorf("%s: that training ended by early stopping after epoch %d (%d epoch%s without "
+                          "improvement), so there is nothing to resume; start a new run to train further",
+                          c->resume, ts.epoch, ts.wait, ts.wait == 1 ? "" : "s");
+    fo->epochs = (c->given & CLI_G_EPOCHS) ? c->fo.epochs : ts.epochs;
+    if (fo->epochs <= ts.epoch) {
+        if (c->given & CLI_G_EPOCHS)
+            return cli_usage(cmd, "--epochs: %d is not more than the %d epochs checkpoint %s has done; give a larger "
+                                  "number to train further",
+                             fo->epochs, ts.epoch, c->resume);
+        return cli_usage(cmd, "--epochs: checkpoint %s has done all its %d epochs; give --epochs N with N > %d to "
+                              "train further",
+                         c->resume, ts.epoch, ts.epoch);
+    }
+    fo->batch_size = ts.batch_size, fo->seed = ts.seed, fo->validation_split = ts.validation_split;
+    fo->patience = ts.patience, fo->shuffle = ts.shuffle;
+    fo->initial_epoch = ts.epoch, fo->initial_best = ts.best, fo->initial_best_epoch = ts.best_epoch;
+    fo->initial_wait = ts.wait;
+    return 0;
+}
+
+/* ====== The flow ====== */
+
+/* SIGINT/SIGTERM: --out gets the last complete epoch (the checkpoint holds it too). */
+static int interrupted(const cli_train_cfg *c, cli_session *s, int fit, const char *ckpt)
+{
+    recur_error err;
+    const char *sig = fit - 128 == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (s->epoch_done == 0) {
+        fprintf(stderr, "recur: interrupted by %s before the first epoch completed; nothing was saved (%s unchanged)\n",
+                sig, c->out);
+        return fit;
+    }
+    memcpy(recur_model_params(s->model), s->epoch_params, recur_model_n_params(s->model) * sizeof(recur_float));
+    if (recur_model_save(s->model, &s->pipe, c->out, &err) != RECUR_OK) return cli_fail(&err);
+    if (ckpt)
+        fprintf(stderr, "recur: interrupted by %s; saved epoch %d (the last complete one) to %s and %s; continue with: "
+                        "recur train --resume %s --data %s --out %s\n",
+                sig, s->epoch_done, c->out, ckpt, ckpt, c->data, c->out);
+    else
+        fprintf(stderr, "recur: interrupted by %s; saved epoch %d (the last complete one) to %s (train with "
+                        "--checkpoint FILE to be able to resume)\n",
+                sig, s->epoch_done, c->out);
+    return fit;
+}
+
 int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s)
 {
     recur_error err;
+    recur_fit_opts fo = c->fo;
+    recur_missing missing = c->missing;
+    const char *ckpt = c->checkpoint ? c->checkpoint : c->resume; /* a resumed run keeps checkpointing */
     int rc;
-    s->pipe = c->pipe;
-    if ((rc = cli_pipe_columns(cmd, &s->pipe, c->column, c->features))) return rc;
     /* Fail before hours of training, not after. */
     if ((rc = cli_check_out_dir("--out", c->out))) return rc;
+    if (ckpt && (rc = cli_check_out_dir(c->checkpoint ? "--checkpoint" : "--resume", ckpt))) return rc;
     if (c->plot_loss && (rc = cli_check_out_dir("--plot-loss", c->plot_loss))) return rc;
     if (c->history && (rc = cli_check_out_dir("--history", c->history))) return rc;
+    if (ckpt && same_file(ckpt, c->out))
+        return cli_usage(cmd, "--out: \"%s\" is also the checkpoint; give the model and the checkpoint different "
+                              "files",
+                         c->out);
 
-    /* The model needs only the column count and the horizon: build it first so
-     * that a bad spec is reported before any file is read. */
-    if ((rc = cli_session_model(s, cmd, c->layers, s->pipe.n_features, 1, 0, &c->co, c->quiet))) return rc;
-    if ((rc = cli_session_data(s, c->data, c->missing, c->quiet))) return rc;
+    if (c->resume) {
+        if ((rc = resume_load(cmd, c, s, &fo))) return rc;
+        missing = s->pipe.missing;
+    } else {
+        s->pipe = c->pipe;
+        if ((rc = cli_pipe_columns(cmd, &s->pipe, c->column, c->features))) return rc;
+        /* The model needs only the column count and the horizon: build it first so
+         * that a bad spec is reported before any file is read. */
+        if ((rc = cli_session_model(s, cmd, c->layers, s->pipe.n_features, 1, 0, &c->co, c->quiet))) return rc;
+    }
+    recur_scaler saved = s->pipe.scaler;
+    if ((rc = cli_session_data(s, c->data, missing, c->quiet))) return rc;
+    if (c->resume && !cli_same_scaler(&saved, &s->pipe.scaler))
+        return cli_errorf("%s: its training rows are not the data checkpoint %s was trained on (they scale "
+                          "differently); resume with the same data file",
+                          c->data, c->resume);
     cli_warn_range(s);
     if (!c->quiet) cli_print_summary(stderr, s->model, s->pipe.timestep);
+    if (c->resume && !c->quiet)
+        cli_log("resuming %s after epoch %d: epochs %d..%d\n", c->resume, fo.initial_epoch, fo.initial_epoch + 1,
+                fo.epochs);
 
-    int fit = cli_session_fit(s, c->fo, s->pipe.timestep, c->quiet);
+    s->checkpoint = ckpt;
+    s->out = c->out;
+    s->lr_hint = 1;
+    int fit = cli_session_fit(s, fo, s->pipe.timestep, c->quiet);
     if (fit != 0 && fit < 128) return fit;
+    if (fit >= 128) return interrupted(c, s, fit, ckpt);
+    if (fo.initial_epoch > 0 && fo.patience > 0 && fo.restore_best && s->hist.best_epoch > 0 &&
+        s->hist.best_epoch < fo.initial_epoch)
+        cli_warn("the best epoch (%d) came before the checkpoint, which does not hold its weights; kept the weights "
+                 "of epoch %d, where the checkpoint was taken",
+                 s->hist.best_epoch, fo.initial_epoch);
     if (recur_model_save(s->model, &s->pipe, c->out, &err) != RECUR_OK) return cli_fail(&err);
-    if (fit >= 128) {
-        fprintf(stderr,
-                "recur: interrupted by %s after %d complete epoch%s; saved the weights of the last completed batch "
-                "to %s\n",
-                fit - 128 == SIGTERM ? "SIGTERM" : "SIGINT", s->hist.epochs_run, s->hist.epochs_run == 1 ? "" : "s",
-                c->out);
-        return fit;
-    }
     if (!c->quiet) cli_log("saved %s (%.1fs of training)\n", c->out, s->fit_seconds);
-    if (c->plot_loss && (rc = cli_plot_loss(c->plot_loss, &s->hist, "training loss"))) return rc;
-    if (c->history && (rc = write_history(c->history, &s->hist))) return rc;
+    if (c->plot_loss && (rc = cli_plot_loss(c->plot_loss, &s->hist, s->first_epoch, "training loss"))) return rc;
+    if (c->history && (rc = write_history(c->history, &s->hist, s->first_epoch))) return rc;
     return 0;
 }
 
@@ -145,7 +356,7 @@ int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s)
 enum {
     O_DATA = 256, O_COLUMN, O_FEATURES, O_TIMESTEP, O_HORIZON, O_TEST, O_LAYERS, O_OPT, O_LR, O_EPOCHS, O_BATCH,
     O_VAL, O_PATIENCE, O_SEED, O_THREADS, O_LOSS, O_MISSING, O_SCALER, O_TRANSFORM, O_CLIP, O_QUIET, O_OUT,
-    O_PLOT_LOSS, O_HISTORY
+    O_PLOT_LOSS, O_HISTORY, O_CHECKPOINT, O_RESUME
 };
 
 static const struct option longopts[] = {
@@ -173,6 +384,8 @@ static const struct option longopts[] = {
     {"out", required_argument, NULL, O_OUT},
     {"plot-loss", required_argument, NULL, O_PLOT_LOSS},
     {"history", required_argument, NULL, O_HISTORY},
+    {"checkpoint", required_argument, NULL, O_CHECKPOINT},
+    {"resume", required_argument, NULL, O_RESUME},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -193,43 +406,65 @@ int cmd_train(int argc, char **argv)
         switch (c_opt) {
         case 'h': help(); return CLI_OK;
         case O_DATA: rc = cli_opt_text(cmd, "--data", optarg, &c.data); break;
-        case O_COLUMN: rc = cli_opt_text(cmd, "--column", optarg, &c.column); break;
-        case O_FEATURES: rc = cli_opt_text(cmd, "--features", optarg, &c.features); break;
-        case O_TIMESTEP: rc = cli_opt_int(cmd, "--timestep", optarg, 1, 1000000, &c.pipe.timestep); break;
-        case O_HORIZON: rc = cli_opt_int(cmd, "--horizon", optarg, 1, 1000000, &c.pipe.horizon); break;
-        case O_TEST: rc = cli_opt_double(cmd, "--test-fraction", optarg, 0, 1, 1, 1, &c.pipe.test_fraction); break;
-        case O_LAYERS:
-            rc = cli_opt_text(cmd, "--layers", optarg, &c.layers);
+        case O_COLUMN: rc = cli_opt_text(cmd, "--column", optarg, &c.column), c.given |= CLI_G_COLUMN; break;
+        case O_FEATURES: rc = cli_opt_text(cmd, "--features", optarg, &c.features), c.given |= CLI_G_FEATURES; break;
+        case O_TIMESTEP:
+            rc = cli_opt_int(cmd, "--timestep", optarg, 1, 1000000, &c.pipe.timestep), c.given |= CLI_G_TIMESTEP;
             break;
-        case O_OPT: rc = cli_opt_choice(cmd, "--optimizer", optarg, optimizers, 3, &kind); break;
-        case O_LR: rc = cli_opt_double(cmd, "--lr", optarg, 0, 1, HUGE_VAL, 0, &lr); break;
-        case O_EPOCHS: rc = cli_opt_int(cmd, "--epochs", optarg, 1, 1000000, &c.fo.epochs); break;
-        case O_BATCH: rc = cli_opt_int(cmd, "--batch-size", optarg, 1, 1000000, &c.fo.batch_size); break;
+        case O_HORIZON:
+            rc = cli_opt_int(cmd, "--horizon", optarg, 1, 1000000, &c.pipe.horizon), c.given |= CLI_G_HORIZON;
+            break;
+        case O_TEST:
+            rc = cli_opt_double(cmd, "--test-fraction", optarg, 0, 1, 1, 1, &c.pipe.test_fraction);
+            c.given |= CLI_G_TEST;
+            break;
+        case O_LAYERS: rc = cli_opt_text(cmd, "--layers", optarg, &c.layers), c.given |= CLI_G_LAYERS; break;
+        case O_OPT:
+            rc = cli_opt_choice(cmd, "--optimizer", optarg, optimizers, 3, &kind), c.given |= CLI_G_OPTIMIZER;
+            break;
+        case O_LR: rc = cli_opt_double(cmd, "--lr", optarg, 0, 1, HUGE_VAL, 0, &lr), c.given |= CLI_G_LR; break;
+        case O_EPOCHS:
+            rc = cli_opt_int(cmd, "--epochs", optarg, 1, 1000000, &c.fo.epochs), c.given |= CLI_G_EPOCHS;
+            break;
+        case O_BATCH:
+            rc = cli_opt_int(cmd, "--batch-size", optarg, 1, 1000000, &c.fo.batch_size), c.given |= CLI_G_BATCH;
+            break;
         case O_VAL:
             rc = cli_opt_double(cmd, "--validation-split", optarg, 0, 0, 1, 1, &c.fo.validation_split);
+            c.given |= CLI_G_VAL;
             break;
-        case O_PATIENCE: rc = cli_opt_int(cmd, "--patience", optarg, 0, 1000000, &c.fo.patience); break;
-        case O_SEED: rc = cli_opt_u64(cmd, "--seed", optarg, &seed); break;
+        case O_PATIENCE:
+            rc = cli_opt_int(cmd, "--patience", optarg, 0, 1000000, &c.fo.patience), c.given |= CLI_G_PATIENCE;
+            break;
+        case O_SEED: rc = cli_opt_u64(cmd, "--seed", optarg, &seed), c.given |= CLI_G_SEED; break;
         case O_THREADS: rc = cli_opt_int(cmd, "--threads", optarg, 0, 4096, &c.fo.threads); break;
         case O_LOSS:
             if (!(rc = cli_opt_choice(cmd, "--loss", optarg, losses, 2, &v))) c.co.loss = (recur_loss)v;
+            c.given |= CLI_G_LOSS;
             break;
         case O_MISSING:
             if (!(rc = cli_opt_choice(cmd, "--missing", optarg, missings, 3, &v))) c.missing = (recur_missing)v;
+            c.given |= CLI_G_MISSING;
             break;
         case O_SCALER:
             if (!(rc = cli_opt_choice(cmd, "--scaler", optarg, scalers, 2, &v)))
                 c.pipe.scaler_kind = (recur_scaler_kind)v;
+            c.given |= CLI_G_SCALER;
             break;
         case O_TRANSFORM:
             if (!(rc = cli_opt_choice(cmd, "--transform", optarg, transforms, 3, &v)))
                 c.pipe.transform = (recur_transform)v;
+            c.given |= CLI_G_TRANSFORM;
             break;
-        case O_CLIP: rc = cli_opt_double(cmd, "--clipnorm", optarg, 0, 0, HUGE_VAL, 0, &clip); break;
+        case O_CLIP:
+            rc = cli_opt_double(cmd, "--clipnorm", optarg, 0, 0, HUGE_VAL, 0, &clip), c.given |= CLI_G_CLIPNORM;
+            break;
         case O_QUIET: c.quiet = 1; break;
         case O_OUT: rc = cli_opt_text(cmd, "--out", optarg, &c.out); break;
         case O_PLOT_LOSS: rc = cli_opt_text(cmd, "--plot-loss", optarg, &c.plot_loss); break;
         case O_HISTORY: rc = cli_opt_text(cmd, "--history", optarg, &c.history); break;
+        case O_CHECKPOINT: rc = cli_opt_text(cmd, "--checkpoint", optarg, &c.checkpoint); break;
+        case O_RESUME: rc = cli_opt_text(cmd, "--resume", optarg, &c.resume); break;
         default: return cli_getopt_error(cmd, c_opt, argv, longopts);
         }
         if (rc) return rc;

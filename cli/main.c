@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,8 @@ int cli_opt_int(const char *cmd, const char *opt, const char *arg, long lo, long
         *out = (int)v;
         return 0;
     }
-    if (hi >= 1000000)
+    int too_big = lead && end != arg && *end == '\0' && (errno == ERANGE ? arg[0] != '-' : v > hi);
+    if (hi >= 1000000 && !too_big)
         return cli_usage(cmd, "%s: must be an integer >= %ld (got \"%s\")", opt, lo, shown(arg, buf, sizeof buf));
     return cli_usage(cmd, "%s: must be an integer from %ld to %ld (got \"%s\")", opt, lo, hi,
                      shown(arg, buf, sizeof buf));
@@ -199,8 +201,9 @@ int cli_check_out_dir(const char *opt, const char *path)
     if (!path[0]) return cli_errorf("%s: empty file name", opt);
     if (path[strlen(path) - 1] == '/') return cli_errorf("%s: \"%s\" names a folder, not a file", opt, path);
     dir_of(path, dir, sizeof dir);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return cli_errorf("%s: folder \"%s\" does not exist (create it first)", opt, dir);
+    if (stat(dir, &st) != 0) return cli_errorf("%s: folder \"%s\" does not exist (create it first)", opt, dir);
+    if (!S_ISDIR(st.st_mode))
+        return cli_errorf("%s: \"%s\" is a file, not a folder; give a path in an existing folder", opt, dir);
     if (access(dir, W_OK) != 0) return cli_errorf("%s: folder \"%s\" is not writable", opt, dir);
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return cli_errorf("%s: \"%s\" is a folder, not a file", opt, path);
@@ -291,7 +294,8 @@ static void usage(FILE *f)
     fprintf(f, "\nGlobal options:\n"
                "  -h, --help      this text; \"recur <command> --help\" for a command's options\n"
                "  -V, --version   print the version\n"
-               "\nExit status: 0 success, 1 runtime error, 2 usage error, 130 interrupted (Ctrl-C).\n"
+               "\nExit status: 0 success, 1 runtime error, 2 usage error, 130 / 143 interrupted (Ctrl-C /\n"
+               "SIGTERM); docs/errors.md lists every message.\n"
                "\nExample:\n"
                "  recur train --data data/AAPL.csv --column Close --epochs 50 --out aapl.safetensors\n"
                "  recur evaluate --model aapl.safetensors --data data/AAPL.csv\n");
@@ -299,6 +303,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Past a file size limit (ulimit -f) a write fails with EFBIG, which is
+     * reported like a full disk, instead of killing the process mid-save. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return CLI_USAGE;

@@ -191,7 +191,7 @@ expect 0 "" "help train" help train
 expect 0 "" "--version" --version
 check "version text" grep -q "^recur [0-9]" out.txt
 
-# ====== signals: Ctrl-C saves the last completed batch and exits 130 ======
+# ====== signals: Ctrl-C saves the last complete epoch and exits 130 (more in test_resume.sh) ======
 
 "$R" train --data small.csv --epochs 1000000 --layers "lstm(4) dense(1)" --quiet --out int.safetensors > /dev/null 2> int.err &
 pid=$!

@@ -370,8 +370,16 @@ static void test_csv_ragged(void **state)
     const char *p = W("ragged.csv", "Date,Open,Close,Volume\n2020-01-01,1,2,3\n2020-01-02,1\n");
     assert_fails(load1(p, "Close", RECUR_MISSING_ERROR, &t, &e), e, RECUR_E_PARSE,
                  "ragged.csv:3: row has 2 fields but the header has 4, so column \"Close\" (field 3) is missing");
-    /* short rows are fine when the wanted columns are there; longer rows too */
-    p = W("ragged2.csv", "Date,Open,Close,Volume\n2020-01-01,1,2\n2020-01-02,1,3,4,5,6\n");
+    /* any other count can shift the columns, even when the wanted ones are there */
+    p = W("ragged2.csv", "Date,Open,Close,Volume\n2020-01-01,1,2\n2020-01-02,1,3,4\n");
+    assert_fails(load1(p, "Close", RECUR_MISSING_ERROR, &t, &e), e, RECUR_E_PARSE,
+                 "ragged2.csv:2: row has 3 fields but the header has 4: a lost comma");
+    p = W("ragged4.csv", "Date,Open,Close,Volume\n2020-01-01,1,2,3\n2020-01-02,1,008.64,4,5\n");
+    assert_fails(load1(p, "Close", RECUR_MISSING_ERROR, &t, &e), e, RECUR_E_PARSE,
+                 "ragged4.csv:3: row has 5 fields but the header has 4: a lost comma, or a comma inside an unquoted "
+                 "value (like 1,008.64)");
+    /* trailing empty fields are no shift */
+    p = W("ragged5.csv", "Date,Open,Close,Volume\n2020-01-01,1,2,3,\n2020-01-02,1,3,4, ,\n");
     assert_ok(load1(p, "Close", RECUR_MISSING_ERROR, &t, &e), e);
     assert_int_equal(recur_table_rows(t), 2);
     recur_table_free(t);

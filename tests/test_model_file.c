@@ -12,6 +12,12 @@
  *    lengths, bad JSON, and a table of header/tensor/config corruptions, each
  *    refused with RECUR_E_FORMAT and a message naming the problem.
  *  - Random byte flips never crash (run this binary under ASan/UBSan).
+ *  - Checkpoints: every optimizer's slots, iterations, compile options and the
+ *    training state come back bit for bit; recur_model_load reads a checkpoint
+ *    as a plain model; fit 2 epochs, checkpoint, load, fit to 4 gives the same
+ *    weight bits as fit 4 straight; corruptions of the checkpoint's JSON and
+ *    optimizer tensors are refused. pipeline.missing round-trips, and a file
+ *    written without it reads as RECUR_MISSING_ERROR.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +41,7 @@
 #include <unistd.h>
 
 static char g_dir[64]; /* per-run temporary folder */
+static int g_ckpt_mode; /* 1: expect_refused_* load with recur_model_load_checkpoint */
 
 /* ====== Helpers ====== */
 
@@ -154,6 +161,7 @@ static recur_pipeline make_pipeline(int F)
     p.test_fraction = 0.1 + 0.2; /* 0.30000000000000004: needs all 17 digits */
     p.transform = RECUR_TRANSFORM_LOGRETURN;
     p.scaler_kind = RECUR_SCALER_STANDARD;
+    p.missing = RECUR_MISSING_FFILL;
     p.scaler.kind = RECUR_SCALER_STANDARD;
     p.scaler.n = F;
     for (int j = 0; j < F; j++) {
@@ -173,6 +181,7 @@ static void assert_same_pipeline(const recur_pipeline *a, const recur_pipeline *
     assert_memory_equal(&a->test_fraction, &b->test_fraction, sizeof(double));
     assert_int_equal(a->transform, b->transform);
     assert_int_equal(a->scaler_kind, b->scaler_kind);
+    assert_int_equal(a->missing, b->missing);
     assert_int_equal(a->scaler.kind, b->scaler.kind);
     assert_int_equal(a->scaler.n, b->scaler.n);
     assert_memory_equal(a->scaler.a, b->scaler.a, (size_t)a->scaler.n * sizeof(double)); /* bits, -0.0 too */
@@ -484,7 +493,9 @@ static void expect_refused_bytes(const void *bytes, size_t len, recur_status cod
     memset(&err, 0, sizeof err);
     recur_model *m = (recur_model *)&err; /* must be reset to NULL */
     recur_pipeline p;
-    recur_status st = recur_model_load(path, &m, &p, &err);
+    recur_train_state ts;
+    recur_status st = g_ckpt_mode ? recur_model_load_checkpoint(path, &m, &p, &ts, &err)
+                                  : recur_model_load(path, &m, &p, &err);
     if (st == RECUR_OK) fail_msg("%s: loaded a corrupt file", what);
     assert_null(m);
     assert_int_equal(err.code, st);
@@ -831,6 +842,8 @@ static void test_config_corruptions(void **state)
     expect_pipeline_refused(&b, "test_fraction", json_real(1.5), "test_fraction");
     expect_pipeline_refused(&b, "test_fraction", json_string("0.2"), "test_fraction");
     expect_pipeline_refused(&b, "transform", json_string("log"), "unknown transform \"log\"");
+    expect_pipeline_refused(&b, "missing", json_string("zero"), "unknown missing \"zero\"");
+    expect_pipeline_refused(&b, "missing", json_integer(1), "\"missing\" must be one of");
     expect_pipeline_refused(&b, "scaler_kind", json_string("robust"), "unknown scaler_kind");
     expect_pipeline_refused(&b, "scaler", json_integer(1), "scaler");
     expect_pipeline_refused(&b, "scaler", json_pack("{s:s,s:[f],s:[]}", "kind", "minmax", "a", 1.0, "b"),
@@ -855,6 +868,7 @@ static void test_tolerated(void **state)
     base_make(&b);
     json_t *cfg = json_deep_copy(b.config);
     json_object_set_new(cfg, "comment", json_string("added by a newer writer"));
+    json_object_del(json_object_get(cfg, "pipeline"), "missing"); /* files from before "missing" */
     json_t *h = header_with_config(&b, cfg);
     json_object_set_new(json_object_get(h, "__metadata__"), "author", json_string("me"));
     char *text = json_dumps(h, JSON_COMPACT);
@@ -868,7 +882,10 @@ static void test_tolerated(void **state)
     write_file(path, buf, 8 + n + b.data_len);
     recur_error err;
     recur_model *m = NULL;
-    if (recur_model_load(path, &m, NULL, &err) != RECUR_OK) fail_msg("%s", err.msg);
+    recur_pipeline p;
+    memset(&p, 0x5a, sizeof p);
+    if (recur_model_load(path, &m, &p, &err) != RECUR_OK) fail_msg("%s", err.msg);
+    assert_int_equal(p.missing, RECUR_MISSING_ERROR);
     recur_model_free(m);
     free(buf);
     free(text);
@@ -923,6 +940,430 @@ static void test_bad_arguments(void **state)
     recur_model_free(m);
 }
 
+/* ====== Checkpoints ====== */
+
+#define CK_N 120
+#define CK_T 10
+#define CK_SPEC "lstm(6,seq) dropout(0.2) gru(5) dense(1)"
+
+/* Windows of a sine with a little deterministic noise; y is the next value. */
+static void ck_data(recur_float *x, recur_float *y)
+{
+    for (int k = 0; k < CK_N; k++) {
+        for (int t = 0; t <= CK_T; t++) {
+            int i = k + t;
+            recur_float v = (recur_float)(0.5 + 0.4 * sin(0.3 * i) + 0.01 * ((i * 7919) % 13 - 6) / 6.0);
+            if (t < CK_T) x[k * CK_T + t] = v;
+            else y[k] = v;
+        }
+    }
+}
+
+static recur_model *ck_model(const recur_compile_opts *co)
+{
+    recur_error err;
+    recur_model *m = NULL;
+    assert_int_equal(recur_model_new(1, &m, &err), RECUR_OK);
+    if (recur_model_add_spec(m, CK_SPEC, &err) != RECUR_OK) fail_msg("%s", err.msg);
+    if (recur_model_compile(m, co, &err) != RECUR_OK) fail_msg("compile: %s", err.msg);
+    return m;
+}
+
+/* At each epoch end: the training state, and the checkpoint when a path is
+ * set -- in the callback, as recur train --checkpoint does, because fit may
+ * restore the best epoch's weights after the last one. */
+typedef struct {
+    recur_model *m;
+    const char *path;
+    recur_fit_opts fo;
+    recur_train_state ts;
+} ck_run;
+
+static int ck_capture(const recur_progress *p, void *user)
+{
+    ck_run *r = user;
+    recur_train_state *ts = &r->ts;
+    if (!p->epoch_end) return 0;
+    ts->epoch = p->epoch, ts->epochs = p->epochs;
+    ts->best = p->best, ts->best_epoch = p->best_epoch, ts->wait = p->wait;
+    ts->batch_size = r->fo.batch_size, ts->seed = r->fo.seed, ts->validation_split = r->fo.validation_split;
+    ts->patience = r->fo.patience, ts->shuffle = r->fo.shuffle;
+    recur_error err;
+    if (r->path && recur_model_save_checkpoint(r->m, NULL, ts, r->path, &err) != RECUR_OK) fail_msg("%s", err.msg);
+    return 0;
+}
+
+static recur_fit_opts ck_fit_opts(int epochs)
+{
+    recur_fit_opts fo = recur_fit_opts_default();
+    fo.epochs = epochs, fo.batch_size = 16, fo.seed = 5, fo.validation_split = 0.2, fo.patience = 10;
+    fo.threads = 1;
+    return fo;
+}
+
+/* Fits `epochs` epochs, saving a checkpoint to `path` (if not NULL) after
+ * each; *ts: the state after the last. */
+static void ck_fit(recur_model *m, int epochs, const char *path, recur_train_state *ts)
+{
+    static recur_float x[CK_N * CK_T], y[CK_N];
+    ck_data(x, y);
+    ck_run r;
+    memset(&r, 0, sizeof r);
+    r.m = m, r.path = path, r.fo = ck_fit_opts(epochs);
+    r.fo.progress = ck_capture, r.fo.progress_user = &r;
+    recur_error err;
+    if (recur_model_fit(m, x, y, CK_N, CK_T, NULL, NULL, 0, &r.fo, NULL, &err) != RECUR_OK) fail_msg("%s", err.msg);
+    *ts = r.ts;
+}
+
+static void assert_same_optimizer(recur_model *a, recur_model *b)
+{
+    const recur_compile_opts *x = recur_model_compile_opts(a), *y = recur_model_compile_opts(b);
+    assert_int_equal(x->loss, y->loss);
+    assert_true(x->seed == y->seed);
+    assert_int_equal(x->optim.kind, y->optim.kind);
+    const double *dx[] = {&x->optim.lr, &x->optim.rho, &x->optim.momentum, &x->optim.epsilon, &x->optim.beta_1,
+                          &x->optim.beta_2, &x->optim.clipnorm, &x->optim.clipvalue};
+    const double *dy[] = {&y->optim.lr, &y->optim.rho, &y->optim.momentum, &y->optim.epsilon, &y->optim.beta_1,
+                          &y->optim.beta_2, &y->optim.clipnorm, &y->optim.clipvalue};
+    for (int i = 0; i < 8; i++) assert_memory_equal(dx[i], dy[i], sizeof(double));
+    assert_int_equal(x->optim.centered, y->optim.centered);
+    assert_int_equal(x->optim.amsgrad, y->optim.amsgrad);
+    assert_int_equal(x->optim.nesterov, y->optim.nesterov);
+    assert_true(recur_model_optimizer_iterations(a) > 0);
+    assert_int_equal(recur_model_optimizer_iterations(a), recur_model_optimizer_iterations(b));
+    static const char *slots[] = {"velocity", "momentum", "average_gradient", "velocity_hat"};
+    for (int i = 0; i < 4; i++) {
+        recur_float *sa = recur_model_optimizer_slot(a, slots[i]), *sb = recur_model_optimizer_slot(b, slots[i]);
+        assert_true((sa == NULL) == (sb == NULL));
+        if (sa) assert_memory_equal(sa, sb, recur_model_n_params(a) * sizeof *sa);
+    }
+}
+
+static void assert_same_state(const recur_train_state *a, const recur_train_state *b)
+{
+    assert_int_equal(a->epoch, b->epoch);
+    assert_int_equal(a->epochs, b->epochs);
+    assert_memory_equal(&a->best, &b->best, sizeof a->best);
+    assert_int_equal(a->best_epoch, b->best_epoch);
+    assert_int_equal(a->wait, b->wait);
+    assert_int_equal(a->batch_size, b->batch_size);
+    assert_true(a->seed == b->seed);
+    assert_memory_equal(&a->validation_split, &b->validation_split, sizeof(double));
+    assert_int_equal(a->patience, b->patience);
+    assert_int_equal(a->shuffle, b->shuffle);
+}
+
+/* Compile options for each optimizer and every slot combination. */
+static recur_compile_opts ck_opts(int which)
+{
+    recur_compile_opts co = recur_compile_opts_default();
+    co.seed = 18446744073709551557ULL; /* above 2^63: stored as text */
+    switch (which) {
+    case 0: break; /* RMSprop: velocity */
+    case 1:        /* centered RMSprop with momentum: velocity, momentum, average_gradient */
+        co.optim.centered = 1, co.optim.momentum = 0.5, co.optim.lr = 0.003, co.optim.clipnorm = 1.0;
+        co.loss = RECUR_LOSS_MAE;
+        break;
+    case 2: /* Adam with amsgrad: velocity, momentum, velocity_hat */
+        co.optim = recur_optim_opts_default(RECUR_OPT_ADAM);
+        co.optim.amsgrad = 1, co.optim.lr = 0.01, co.optim.clipvalue = 0.5, co.optim.epsilon = 1e-6;
+        break;
+    default: /* SGD with Nesterov momentum: momentum */
+        co.optim = recur_optim_opts_default(RECUR_OPT_SGD);
+        co.optim.momentum = 0.9, co.optim.nesterov = 1, co.optim.lr = 0.05;
+        break;
+    }
+    return co;
+}
+
+static void test_checkpoint_round_trip(void **state)
+{
+    (void)state;
+    char path[128], path2[128];
+    path_in(path, sizeof path, "ck.recur");
+    path_in(path2, sizeof path2, "ck2.recur");
+    recur_error err;
+    for (int which = 0; which < 4; which++) {
+        recur_compile_opts co = ck_opts(which);
+        recur_model *m = ck_model(&co), *l = NULL, *plain = NULL;
+        recur_train_state ts, ts2;
+        ck_fit(m, 2, NULL, &ts);
+        assert_int_equal(ts.epoch, 2);
+        assert_true(ts.best_epoch > 0);
+        recur_pipeline p = make_pipeline(1), q, q2;
+        if (recur_model_save_checkpoint(m, &p, &ts, path, &err) != RECUR_OK) fail_msg("save: %s", err.msg);
+        memset(&ts2, 0x5a, sizeof ts2);
+        if (recur_model_load_checkpoint(path, &l, &q, &ts2, &err) != RECUR_OK) fail_msg("load: %s", err.msg);
+        assert_same_model(m, l);
+        assert_same_optimizer(m, l);
+        assert_same_state(&ts, &ts2);
+        assert_same_pipeline(&p, &q);
+
+        /* A checkpoint is a model file too: recur_model_load ignores the optimizer. */
+        if (recur_model_load(path, &plain, &q2, &err) != RECUR_OK) fail_msg("plain load: %s", err.msg);
+        assert_same_model(m, plain);
+        assert_same_pipeline(&p, &q2);
+        assert_int_equal(recur_model_optimizer_iterations(plain), 0);
+
+        /* Saving the loaded checkpoint writes the same bytes; data = weights + slots. */
+        assert_int_equal(recur_model_save_checkpoint(l, &q, &ts2, path2, &err), RECUR_OK);
+        size_t n1, n2;
+        unsigned char *b1 = read_file(path, &n1), *b2 = read_file(path2, &n2);
+        assert_int_equal(n1, n2);
+        assert_memory_equal(b1, b2, n1);
+        uint64_t hlen = 0;
+        for (int k = 0; k < 8; k++) hlen |= (uint64_t)b1[k] << (8 * k);
+        size_t slots = which == 0 ? 1 : which == 3 ? 1 : 3;
+        assert_int_equal(n1 - 8 - hlen, recur_model_n_params(m) * 4 * (1 + slots));
+        assert_int_equal(count_temp_files(g_dir), 0);
+        free(b1);
+        free(b2);
+        recur_model_free(plain);
+        recur_model_free(l);
+        recur_model_free(m);
+    }
+    /* No pipeline, and nothing monitored yet (epoch 0: best is null in the file). */
+    recur_compile_opts co = ck_opts(0);
+    recur_model *m = ck_model(&co), *l = NULL;
+    recur_train_state ts = {0, 3, INFINITY, 0, 0, 8, 1, 0.0, 0, 1}, ts2;
+    recur_pipeline q;
+    assert_int_equal(recur_model_save_checkpoint(m, NULL, &ts, path, &err), RECUR_OK);
+    assert_int_equal(recur_model_load_checkpoint(path, &l, &q, &ts2, &err), RECUR_OK);
+    assert_int_equal(q.n_features, 0);
+    assert_same_state(&ts, &ts2);
+    recur_model_free(l);
+    recur_model_free(m);
+}
+
+/* The issue's promise, through the files: fit 2 epochs, save a checkpoint,
+ * load it, fit to 4 == fit 4 straight, bit for bit (dropout, shuffling,
+ * validation and early-stopping state included). */
+static void test_checkpoint_resume(void **state)
+{
+    (void)state;
+    static recur_float x[CK_N * CK_T], y[CK_N];
+    ck_data(x, y);
+    char path[128];
+    path_in(path, sizeof path, "resume.recur");
+    recur_error err;
+    for (int which = 0; which < 4; which++) {
+        recur_compile_opts co = ck_opts(which);
+        recur_model *a = ck_model(&co), *b = ck_model(&co), *c = NULL;
+        recur_train_state ts, half, ts2;
+        ck_fit(a, 4, NULL, &ts);
+        ck_fit(b, 2, path, &half);
+        recur_model_free(b);
+        if (recur_model_load_checkpoint(path, &c, NULL, &ts2, &err) != RECUR_OK) fail_msg("%s", err.msg);
+        recur_fit_opts fo = ck_fit_opts(4);
+        fo.batch_size = ts2.batch_size, fo.seed = ts2.seed, fo.validation_split = ts2.validation_split;
+        fo.patience = ts2.patience, fo.shuffle = ts2.shuffle;
+        fo.initial_epoch = ts2.epoch, fo.initial_best = ts2.best, fo.initial_best_epoch = ts2.best_epoch;
+        fo.initial_wait = ts2.wait;
+        fo.threads = 2; /* and another thread count */
+        if (recur_model_fit(c, x, y, CK_N, CK_T, NULL, NULL, 0, &fo, NULL, &err) != RECUR_OK) fail_msg("%s", err.msg);
+        assert_memory_equal(recur_model_params(a), recur_model_params(c),
+                            recur_model_n_params(a) * sizeof(recur_float));
+        assert_int_equal(recur_model_optimizer_iterations(a), recur_model_optimizer_iterations(c));
+        recur_model_free(a);
+        recur_model_free(c);
+    }
+}
+
+/* A checkpoint to corrupt: Adam with amsgrad (slots velocity, momentum, velocity_hat). */
+static void ck_base_make(base_file *b)
+{
+    char path[128];
+    path_in(path, sizeof path, "ckbase.recur");
+    recur_error err;
+    recur_compile_opts co = ck_opts(2);
+    recur_model *m = ck_model(&co);
+    recur_train_state ts;
+    ck_fit(m, 2, NULL, &ts);
+    recur_pipeline p = make_pipeline(1);
+    assert_int_equal(recur_model_save_checkpoint(m, &p, &ts, path, &err), RECUR_OK);
+    recur_model_free(m);
+    b->bytes = read_file(path, &b->len);
+    uint64_t hlen = 0;
+    for (int k = 0; k < 8; k++) hlen |= (uint64_t)b->bytes[k] << (8 * k);
+    json_error_t je;
+    b->header = json_loadb((const char *)b->bytes + 8, hlen, 0, &je);
+    assert_non_null(b->header);
+    const char *ck = json_string_value(json_object_get(json_object_get(b->header, "__metadata__"), "checkpoint"));
+    assert_non_null(ck);
+    b->config = json_loads(ck, 0, &je); /* here: the checkpoint document */
+    assert_non_null(b->config);
+    b->data = b->bytes + 8 + hlen;
+    b->data_len = b->len - 8 - hlen;
+}
+
+/* Checkpoint document with doc[obj][key] (obj NULL: top level) set to v (NULL deletes). */
+static void expect_ck_refused(const base_file *b, const char *obj, const char *key, json_t *v, const char *want)
+{
+    json_t *doc = json_deep_copy(b->config);
+    json_t *o = obj ? json_object_get(doc, obj) : doc;
+    assert_non_null(o);
+    if (v) json_object_set_new(o, key, v);
+    else json_object_del(o, key);
+    json_t *h = json_deep_copy(b->header);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_object_set_new(json_object_get(h, "__metadata__"), "checkpoint", json_string(text));
+    char what[128];
+    snprintf(what, sizeof what, "checkpoint %s.%s", obj ? obj : "", key);
+    expect_refused_json(h, b->data, b->data_len, want, what);
+    free(text);
+    json_decref(h);
+    json_decref(doc);
+}
+
+/* Byte offsets of tensor `name` in the data section. */
+static void ck_offsets(const base_file *b, const char *name, size_t *begin, size_t *end)
+{
+    json_t *o = json_object_get(json_object_get(b->header, name), "data_offsets");
+    assert_non_null(o);
+    *begin = (size_t)json_integer_value(json_array_get(o, 0));
+    *end = (size_t)json_integer_value(json_array_get(o, 1));
+}
+
+static void test_checkpoint_refusals(void **state)
+{
+    (void)state;
+    base_file b, plain;
+    ck_base_make(&b);
+    base_make(&plain);
+    recur_error err;
+    g_ckpt_mode = 1;
+
+    /* A model file is not a checkpoint. */
+    expect_refused_bytes(plain.bytes, plain.len, RECUR_E_FORMAT, "no training state", "model as checkpoint");
+
+    /* The checkpoint document. */
+    expect_ck_refused(&b, NULL, "loss", NULL, "\"loss\" must be one of");
+    expect_ck_refused(&b, NULL, "loss", json_string("huber"), "unknown loss \"huber\"");
+    expect_ck_refused(&b, NULL, "seed", json_integer(42), "decimal digits");
+    expect_ck_refused(&b, NULL, "seed", json_string("18446744073709551616"), "decimal digits");
+    expect_ck_refused(&b, NULL, "seed", json_string("-1"), "decimal digits");
+    expect_ck_refused(&b, NULL, "iterations", json_integer(-1), "iterations");
+    expect_ck_refused(&b, NULL, "iterations", json_real(3.0), "iterations");
+    expect_ck_refused(&b, NULL, "optimizer", json_string("adam"), "\"optimizer\" must be an object");
+    expect_ck_refused(&b, NULL, "train", NULL, "\"train\" must be an object");
+    expect_ck_refused(&b, "optimizer", "kind", json_string("adagrad"), "unknown kind \"adagrad\"");
+    expect_ck_refused(&b, "optimizer", "learning_rate", NULL, "learning_rate");
+    expect_ck_refused(&b, "optimizer", "learning_rate", json_real(0.0), "optimizer options are refused");
+    expect_ck_refused(&b, "optimizer", "beta_1", json_real(1.5), "beta_1");
+    expect_ck_refused(&b, "optimizer", "amsgrad", json_integer(1), "true or false");
+    expect_ck_refused(&b, "optimizer", "amsgrad", json_false(), "unexpected tensor \"optimizer.velocity_hat\"");
+    expect_ck_refused(&b, "optimizer", "kind", json_string("rmsprop"), "unexpected tensor \"optimizer.momentum\"");
+    expect_ck_refused(&b, "train", "epoch", json_integer(5), "epoch 5 of");
+    expect_ck_refused(&b, "train", "epochs", json_integer(0), "epochs");
+    expect_ck_refused(&b, "train", "best_epoch", json_integer(3), "early-stopping state");
+    expect_ck_refused(&b, "train", "best", json_null(), "\"best\" is null");
+    expect_ck_refused(&b, "train", "best", json_string("0.1"), "\"best\" must be a number or null");
+    expect_ck_refused(&b, "train", "batch_size", json_integer(0), "batch_size");
+    expect_ck_refused(&b, "train", "validation_split", json_real(1.0), "validation_split");
+    expect_ck_refused(&b, "train", "shuffle", json_integer(1), "true or false");
+    expect_ck_refused(&b, "train", "seed", NULL, "seed");
+    json_t *h = json_deep_copy(b.header);
+    json_object_set_new(json_object_get(h, "__metadata__"), "checkpoint", json_string("{"));
+    expect_refused_json(h, b.data, b.data_len, "__metadata__.checkpoint is not valid JSON", "checkpoint {");
+    json_object_set_new(json_object_get(h, "__metadata__"), "checkpoint", json_string("[1]"));
+    expect_refused_json(h, b.data, b.data_len, "must hold a JSON object", "checkpoint [1]");
+    json_decref(h);
+
+    /* Optimizer tensors. */
+    size_t hb, he, vb, ve;
+    ck_offsets(&b, "optimizer.velocity_hat", &hb, &he);
+    ck_offsets(&b, "optimizer.velocity", &vb, &ve);
+    assert_int_equal(he, b.data_len); /* the last tensor */
+    h = json_deep_copy(b.header);
+    json_object_del(h, "optimizer.velocity_hat");
+    expect_refused_json(h, b.data, hb, "\"optimizer.velocity_hat\" is missing", "slot missing");
+    json_decref(h);
+    unsigned char *more = malloc(b.data_len + (he - hb));
+    assert_non_null(more);
+    memcpy(more, b.data, b.data_len);
+    memcpy(more + b.data_len, b.data + hb, he - hb);
+    h = json_deep_copy(b.header);
+    json_object_set_new(h, "optimizer.average_gradient",
+                        json_pack("{s:s,s:[I],s:[I,I]}", "dtype", "F32", "shape", (json_int_t)((he - hb) / 4),
+                                  "data_offsets", (json_int_t)b.data_len, (json_int_t)(b.data_len + he - hb)));
+    expect_refused_json(h, more, b.data_len + he - hb, "unexpected tensor \"optimizer.average_gradient\"",
+                        "extra slot");
+    json_decref(h);
+    h = json_deep_copy(b.header);
+    json_object_set_new(h, "optimizer.foo", json_object_get(b.header, "optimizer.velocity_hat"));
+    json_incref(json_object_get(b.header, "optimizer.velocity_hat"));
+    json_object_del(h, "optimizer.velocity_hat");
+    expect_refused_json(h, b.data, b.data_len, "unexpected tensor \"optimizer.foo\"", "unknown slot");
+    json_decref(h);
+    h = tensor_edit(&b, "optimizer.velocity", "shape", json_pack("[I,i]", (json_int_t)((ve - vb) / 4), 1));
+    expect_refused_json(h, b.data, b.data_len, "must have shape", "slot of shape [n, 1]");
+    json_decref(h);
+    h = tensor_edit(&b, "optimizer.velocity", "dtype", json_string("F16"));
+    expect_refused_json(h, b.data, b.data_len, "F16", "slot F16");
+    json_decref(h);
+    memcpy(more, b.data, b.data_len);
+    float bad = NAN;
+    memcpy(more + vb + 4, &bad, 4);
+    expect_refused_json(b.header, more, b.data_len, "\"optimizer.velocity\" value 1 is not finite", "slot NaN");
+    bad = -1.0f;
+    memcpy(more + vb + 4, &bad, 4);
+    expect_refused_json(b.header, more, b.data_len, "\"optimizer.velocity\" value 1 is negative", "slot < 0");
+    /* ... which a plain model load does not read. */
+    g_ckpt_mode = 0;
+    h = json_deep_copy(b.header);
+    json_object_del(json_object_get(h, "__metadata__"), "checkpoint");
+    expect_refused_json(h, b.data, b.data_len, "optimizer state without __metadata__.checkpoint", "slots, no state");
+    json_decref(h);
+    h = tensor_edit(&b, "optimizer.momentum", "shape", json_pack("[I,i]", (json_int_t)((ve - vb) / 4), 1));
+    expect_refused_json(h, b.data, b.data_len, "must have shape", "plain load: slot shape");
+    json_decref(h);
+    char path[128];
+    path_in(path, sizeof path, "nan-slot.recur");
+    write_file(path, b.bytes, 8);
+    FILE *f = fopen(path, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b.bytes + 8, 1, b.len - 8 - b.data_len, f), b.len - 8 - b.data_len);
+    assert_int_equal(fwrite(more, 1, b.data_len, f), b.data_len);
+    assert_int_equal(fclose(f), 0);
+    recur_model *m = NULL;
+    if (recur_model_load(path, &m, NULL, &err) != RECUR_OK) fail_msg("plain load ignores slot values: %s", err.msg);
+    recur_model_free(m);
+    free(more);
+
+    /* Truncated anywhere: both loads refuse. */
+    for (int i = 0; i < 200; i++) {
+        size_t n = (size_t)(rnd() % b.len);
+        char what[64];
+        snprintf(what, sizeof what, "checkpoint truncated to %zu bytes", n);
+        g_ckpt_mode = i % 2;
+        expect_refused_bytes(b.bytes, n, RECUR_E_FORMAT, NULL, what);
+    }
+    g_ckpt_mode = 0;
+
+    /* Saving refuses what it could not load back. */
+    recur_compile_opts co = ck_opts(0);
+    recur_model *good = ck_model(&co), *raw = NULL;
+    recur_train_state ts = {2, 4, 0.5, 1, 1, 16, 5, 0.2, 10, 1};
+    assert_int_equal(recur_model_save_checkpoint(good, NULL, NULL, path, &err), RECUR_E_INVALID);
+    ts.epoch = 5;
+    assert_int_equal(recur_model_save_checkpoint(good, NULL, &ts, path, &err), RECUR_E_INVALID);
+    assert_non_null(strstr(err.msg, "epoch 5 of 4"));
+    ts.epoch = 2, ts.best = NAN;
+    assert_int_equal(recur_model_save_checkpoint(good, NULL, &ts, path, &err), RECUR_E_INVALID);
+    ts.best = 0.5, ts.batch_size = 0;
+    assert_int_equal(recur_model_save_checkpoint(good, NULL, &ts, path, &err), RECUR_E_INVALID);
+    ts.batch_size = 16;
+    assert_int_equal(recur_model_new(1, &raw, &err), RECUR_OK);
+    assert_int_equal(recur_model_add_dense(raw, 1, RECUR_ACT_LINEAR, &err), RECUR_OK);
+    assert_int_equal(recur_model_save_checkpoint(raw, NULL, &ts, path, &err), RECUR_E_STATE);
+    assert_int_equal(recur_model_load_checkpoint(path, &m, NULL, NULL, &err), RECUR_E_INVALID);
+    recur_model_free(raw);
+    recur_model_free(good);
+    base_free(&plain);
+    base_free(&b);
+}
+
 /* ====== Runner ====== */
 
 static int setup(void **state)
@@ -965,6 +1406,9 @@ int main(void)
         cmocka_unit_test(test_tolerated),
         cmocka_unit_test(test_random_flips),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_checkpoint_round_trip),
+        cmocka_unit_test(test_checkpoint_resume),
+        cmocka_unit_test(test_checkpoint_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,7 +10,10 @@
  *    timestamp, time, datetime, day, month or year; cells parsed by cell.c
  *    (numbers with thousands separators, ISO and US dates, timestamps);
  *  - sorting into time order: stable, so newest-first files come out oldest
- *    first; a repeated date is an error that names both lines.
+ *    first; a repeated date is an error that names both lines;
+ *  - every row has the header's number of fields (trailing empty ones aside):
+ *    a lost or unquoted comma ("1,008.64") shifts the columns, which would put
+ *    a wrong number in a wanted column without any other sign.
  * Does not: guess the separator (always ','), read encodings other than UTF-8
  * (a file with NUL bytes or invalid UTF-8 anywhere is refused), parse columns
  * that were not asked for (their mess cannot fail a load), or stream: the whole
@@ -121,6 +124,9 @@ static recur_status read_file(const char *path, char **out, size_t *out_len, rec
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (got == 0) break;
+        /* A NUL byte is refused anyway (check_encoding): stop reading there, so
+         * that a binary stream such as /dev/zero is not read up to the limit. */
+        if (memchr(buf + len - got, '\0', got)) break;
     }
     if (ferror(f)) {
         rc = rc_error(err, RECUR_E_IO, "%s: read error: %s", path, strerror(errno));
@@ -404,12 +410,20 @@ static recur_status parse_row(const layout *L, reader *r, size_t line, rowbuf *b
         long short_col = L->date_col >= 0 && (size_t)L->date_col >= r->nf ? L->date_col : -1;
         for (int j = 0; j < b->cols && short_col < 0; j++)
             if ((size_t)L->col[j] >= r->nf) short_col = L->col[j];
-        return rc_error(err, RECUR_E_PARSE,
-                        "%s:%zu: row has %zu field%s but the header has %zu, so column \"%s\" (field %ld) "
-                        "is missing; check for a lost comma or quote",
-                        L->path, line, r->nf, r->nf == 1 ? "" : "s", L->nh, disp(L, short_col, nb),
-                        short_col + 1);
+        if (short_col >= 0)
+            return rc_error(err, RECUR_E_PARSE,
+                            "%s:%zu: row has %zu field%s but the header has %zu, so column \"%s\" (field %ld) "
+                            "is missing; check for a lost comma or quote",
+                            L->path, line, r->nf, r->nf == 1 ? "" : "s", L->nh, disp(L, short_col, nb),
+                            short_col + 1);
     }
+    size_t nf = r->nf;
+    while (nf > L->nh && trim(r->buf, r->f[nf - 1]).len == 0) nf--; /* trailing empty fields ("a,b,") */
+    if (nf != L->nh)
+        return rc_error(err, RECUR_E_PARSE,
+                        "%s:%zu: row has %zu field%s but the header has %zu: a lost comma, or a comma inside an "
+                        "unquoted value (like 1,008.64), shifts the columns; fix the row or quote the value",
+                        L->path, line, nf, nf == 1 ? "" : "s", L->nh);
     if (rowbuf_reserve(b)) return rc_error(err, RECUR_E_NOMEM, "%s:%zu: out of memory", L->path, line);
     double *row = b->val + b->n * (size_t)b->cols;
     for (int j = 0; j < b->cols; j++) {

@@ -139,8 +139,13 @@ recur_status recur_dataset_make(const recur_table *t, recur_pipeline *p, recur_d
             rc = transformed(t, p, r, (int)j, &z[r * F + j], err);
             if (rc) goto fail;
         }
-    rc = recur_scaler_fit(&sc, p->scaler_kind, z + off * F, ntr - off, p->n_features, err);
-    if (rc) goto fail;
+    recur_error e2;
+    rc = recur_scaler_fit(&sc, p->scaler_kind, z + off * F, ntr - off, p->n_features, &e2);
+    if (rc) { /* the scaler's message knows neither the file nor what to do */
+        const char *m = strncmp(e2.msg, "recur_scaler_fit: ", 18) == 0 ? e2.msg + 18 : e2.msg;
+        rc = rc_error(err, rc, "%s: training rows: %s; look for wrong values in the file (like 1e308)", path, m);
+        goto fail;
+    }
 
     /* how far the test targets leave the training range (in z units) */
     size_t tg = (size_t)p->target;
@@ -164,7 +169,8 @@ recur_status recur_dataset_make(const recur_table *t, recur_pipeline *p, recur_d
                 rc_show(name, recur_table_col_name(t, (int)j), strlen(recur_table_col_name(t, (int)j)));
                 rc = rc_error(err, RECUR_E_DATA,
                               "%s:%zu: column \"%s\": %g scales to %g, outside the float range (the training "
-                              "rows span too narrow a range)", path, rc_table_line(t, r), name, z[r * F + j], v);
+                              "rows span too narrow a range); look for a wrong value there", path,
+                              rc_table_line(t, r), name, z[r * F + j], v);
                 goto fail;
             }
             z[r * F + j] = v;

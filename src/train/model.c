@@ -178,7 +178,9 @@ recur_status recur_model_compile(recur_model *m, const recur_compile_opts *opts,
         } else if (L->kind == RECUR_LAYER_DENSE) {
             L->off_w = n, L->off_b = n + (size_t)L->in * L->units;
         }
-        if (L->n_params > ((size_t)1 << 31)) return rc_error(err, RECUR_E_INVALID, "model: layer %d too large", l + 1);
+        if (L->n_params > ((size_t)1 << 31))
+            return rc_error(err, RECUR_E_INVALID, "model: layer %d has %zu parameters, more than 2^31; use fewer units",
+                            l + 1, L->n_params);
         n += L->n_params;
     }
     recur_optimizer_state *opt = NULL;

@@ -1,16 +1,14 @@
 /*
- * fuzz_model.c -- libFuzzer target for recur_model_load (src/io/model_file.c).
+ * fuzz_model.c -- libFuzzer target for recur_model_load and
+ * recur_model_load_checkpoint (src/io/model_file.c, src/io/model_json.c).
  *
  * Each input is written to a temporary file and loaded, as a user's file would
- * be. Build (clang) and run:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
- *       tests/fuzz/fuzz_model.c src/core/[a-z]*.c src/nn/[a-z]*.c src/train/[a-z]*.c src/io/model_file.c \
- *       $(pkg-config --cflags --libs jansson) -lm -lpthread -o build/fuzz_model
- *   build/fuzz_model -dict=tests/fuzz/fuzz_model.dict tests/fuzz/corpus_model -max_total_time=300
+ * be. Build and run: sh tests/fuzz/run.sh model (FUZZ_SECONDS=300 for 5 minutes).
  *
  * Properties checked beyond "no crash, no leak": a refused file leaves *out
- * NULL and a non-empty message whose code matches the status; a loaded model
- * has weights and runs a prediction.
+ * NULL and a one-line message whose code matches the status; a loaded model
+ * has weights and runs a prediction; a loaded checkpoint also loads as a plain
+ * model with the same weights, and its training state is in range.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +24,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char path[64];
 
 static void remove_file(void) { unlink(path); }
+
+/* A refusal: no model, the status in err, and a message that is one line of
+ * printable UTF-8 (file text quoted in it must not break the line). */
+static void check_refusal(recur_status st, const recur_model *m, const recur_error *err)
+{
+    if (m != NULL || err->code != st || err->msg[0] == '\0' || !memchr(err->msg, '\0', sizeof err->msg)) abort();
+    for (const unsigned char *u = (const unsigned char *)err->msg; *u; u++) {
+        if (*u < 0x20 || *u == 0x7f) abort();
+        if (*u >= 0x80) { /* a whole UTF-8 character */
+            int n = (*u & 0xE0) == 0xC0 ? 1 : (*u & 0xF0) == 0xE0 ? 2 : (*u & 0xF8) == 0xF0 ? 3 : -1;
+            if (n < 0) abort();
+            for (int k = 1; k <= n; k++)
+                if ((u[k] & 0xC0) != 0x80) abort();
+            u += n;
+        }
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -47,9 +62,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     recur_pipeline p;
     recur_status st = recur_model_load(path, &m, &p, &err);
     if (st != RECUR_OK) {
-        if (m != NULL || err.code != st || err.msg[0] == '\0' || !memchr(err.msg, '\0', sizeof err.msg)) abort();
-        return 0;
+        check_refusal(st, m, &err);
+        m = NULL;
     }
+
+    /* The same bytes as a checkpoint: refused, or a model equal to the plain load. */
+    recur_model *c = (recur_model *)&err;
+    recur_train_state ts;
+    recur_status cst = recur_model_load_checkpoint(path, &c, NULL, &ts, &err);
+    if (cst != RECUR_OK) {
+        check_refusal(cst, c, &err);
+    } else {
+        if (!m || recur_model_n_params(c) != recur_model_n_params(m)) abort(); /* a checkpoint is a model */
+        if (memcmp(recur_model_params(c), recur_model_params(m), recur_model_n_params(m) * sizeof(recur_float)) != 0)
+            abort();
+        if (ts.epoch < 0 || ts.epoch > ts.epochs || ts.batch_size < 1 || ts.best_epoch > ts.epoch ||
+            recur_model_optimizer_iterations(c) < 0)
+            abort();
+        recur_model_free(c);
+    }
+    if (!m) return 0;
     if (!m || recur_model_n_weights(m) < 1 || recur_model_n_params(m) * 4 > size) abort();
     if (p.n_features != 0 && p.n_features != recur_model_n_features(m)) abort();
 
