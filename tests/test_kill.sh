@@ -18,20 +18,8 @@
 # Usage: sh tests/test_kill.sh [path/to/recur]     (default: $BUILD/recur, build/recur)
 # Prints "N passed, M failed" and exits non-zero when anything failed.
 
-R=${1:-${BUILD:-build}/recur}
-case $R in /*) ;; *) R=$(pwd)/$R ;; esac
-if [ ! -x "$R" ]; then
-    echo "test_kill.sh: no executable at $R (run make first)" >&2
-    exit 1
-fi
-SRC=""
-for f in tests/data/AAPL.csv data/AAPL.csv; do
-    if [ -r "$f" ]; then SRC=$(pwd)/$f; break; fi
-done
-if [ -z "$SRC" ]; then
-    echo "test_kill.sh: no AAPL.csv in tests/data or data" >&2
-    exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+recur_setup test_kill.sh "$1"
 RUNS=${KILL_RUNS:-30}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/recur-kill.XXXXXX") || exit 1

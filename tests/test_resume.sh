@@ -16,20 +16,8 @@
 # Usage: sh tests/test_resume.sh [path/to/recur]     (default: $BUILD/recur, build/recur)
 # Prints "N passed, M failed" and exits non-zero when anything failed.
 
-R=${1:-${BUILD:-build}/recur}
-case $R in /*) ;; *) R=$(pwd)/$R ;; esac
-if [ ! -x "$R" ]; then
-    echo "test_resume.sh: no executable at $R (run make first)" >&2
-    exit 1
-fi
-SRC=""
-for f in tests/data/AAPL.csv data/AAPL.csv; do
-    if [ -r "$f" ]; then SRC=$(pwd)/$f; break; fi
-done
-if [ -z "$SRC" ]; then
-    echo "test_resume.sh: no AAPL.csv in tests/data or data" >&2
-    exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+recur_setup test_resume.sh "$1"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/recur-resume.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM
