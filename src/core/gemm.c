@@ -45,15 +45,8 @@ void rc_gemm(int trans_a, int trans_b, int M, int N, int K, recur_float alpha, c
         return;
     }
 #ifdef RECUR_BLAS
-    /* Tiny products (a Dense(1) head, rank-1 updates of a 1-feature input):
-     * the plain loop beats BLAS's packing, and OpenBLAS 0.3.21 was seen to
-     * malloc/free a 128 MB buffer on every K=1 call made from a worker thread. */
-    if (K <= 2 || (size_t)M * N * K <= 32768) {
-        rc_gemm_naive(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
 #ifndef RECUR_DOUBLE
-    if (M == 1) {
+    if (M == 1 && K > 2) {
         /* One row (batch-1 prediction): GEMV streams B once and skips GEMM's packing. */
         if (!trans_a || lda == 1) {
             if (!trans_b)
@@ -64,6 +57,13 @@ void rc_gemm(int trans_a, int trans_b, int M, int N, int K, recur_float alpha, c
         }
     }
 #endif
+    /* Tiny products (a Dense(1) head, rank-1 updates of a 1-feature input):
+     * the plain loop beats BLAS's packing, and OpenBLAS 0.3.21 was seen to
+     * malloc/free a 128 MB buffer on every K=1 call made from a worker thread. */
+    if (K <= 2 || (size_t)M * N * K <= 32768) {
+        rc_gemm_naive(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
 #ifdef RECUR_DOUBLE
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
                 alpha, A, lda, B, ldb, beta, C, ldc);
