@@ -107,11 +107,48 @@ static double run_batch(recur_model *m, const recur_float *x, const recur_float 
     else rc_pool_run(&m->pool, run_chunks, &j);
     double s = 0;
     for (int c = 0; c < j.n_chunks; c++) s += j.loss[c];
-    if (training && y)
-        for (int c = 1; c < j.n_chunks; c++) {
-            const recur_float *g = m->chunk_grads + (size_t)(c - 1) * m->n_params;
-            for (size_t i = 0; i < m->n_params; i++) m->grads[i] += g[i];
+    return s;
+}
+
+/* ====== Weight update, split by parameter range over the threads ======
+ * Phase 0: sum the chunk gradients into grads (chunk order, per element, so
+ * the sums do not depend on the thread count), keep the current weights in
+ * prev, and the sum of squares of the gradients for the divergence check.
+ * Phase 1: the optimizer on each range, and the sum of squares of the new
+ * weights. The optimizer is elementwise, so ranges are independent. */
+typedef struct {
+    recur_model *m;
+    recur_float *prev;
+    int n_chunks, n_threads, phase;
+    double sq[RC_MAX_THREADS];
+} update_job;
+
+static void update_range(void *arg, int tid)
+{
+    update_job *u = arg;
+    recur_model *m = u->m;
+    size_t n = m->n_params, lo = n * (size_t)tid / (size_t)u->n_threads, hi = n * (size_t)(tid + 1) / (size_t)u->n_threads;
+    double s = 0;
+    if (u->phase == 0) {
+        for (int c = 1; c < u->n_chunks; c++) {
+            const recur_float *g = m->chunk_grads + (size_t)(c - 1) * n;
+            for (size_t i = lo; i < hi; i++) m->grads[i] += g[i];
         }
+        for (size_t i = lo; i < hi; i++) s += (double)m->grads[i] * m->grads[i];
+        memcpy(u->prev + lo, m->params + lo, (hi - lo) * sizeof *u->prev);
+    } else {
+        rc_optimizer_step_range(m->opt, m->params, m->grads, lo, hi);
+        for (size_t i = lo; i < hi; i++) s += (double)m->params[i] * m->params[i];
+    }
+    u->sq[tid] = s;
+}
+
+static double run_update(update_job *u)
+{
+    if (u->n_threads <= 1) update_range(u, 0);
+    else rc_pool_run(&u->m->pool, update_range, u);
+    double s = 0;
+    for (int t = 0; t < u->n_threads; t++) s += u->sq[t];
     return s;
 }
 
@@ -181,6 +218,7 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
         xv = x + n_tr * per_x, yv = y + n_tr * per_y;
     }
     int bs = (size_t)o.batch_size > n_tr ? (int)n_tr : o.batch_size;
+    const int clip = m->copts.optim.clipnorm > 0 || m->copts.optim.clipvalue > 0;
     if ((st = prepare(m, o.threads, bs, T, err))) return st;
 
     size_t *perm = malloc(n_tr * sizeof *perm);
@@ -222,11 +260,17 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
             }
             double bl = run_batch(m, xb, yb, NULL, B, T, 1, rc_seed_mix(o.seed, step++, 0xd50));
             double bmean = bl / ((double)B * (double)per_y);
-            int bad = !isfinite(bmean) || !finite_block(m->grads, m->n_params);
-            if (!bad) {
-                memcpy(prev, m->params, m->n_params * sizeof *prev);
+            update_job u;
+            memset(&u, 0, sizeof u);
+            u.m = m, u.prev = prev, u.n_chunks = n_chunks_for(B), u.n_threads = m->pool.n, u.phase = 0;
+            int bad = !isfinite(bmean) || !isfinite(run_update(&u));
+            if (!bad && clip) { /* per-tensor norms: the serial path */
                 if ((st = recur_model_apply_grads(m, err))) goto done;
                 bad = !finite_block(m->params, m->n_params);
+            } else if (!bad) {
+                u.phase = 1;
+                bad = !isfinite(run_update(&u));
+                rc_optimizer_advance(m->opt);
             }
             if (bad) {
                 /* the weights before the update that broke them are the last good ones */

@@ -206,6 +206,15 @@ void recur_optimizer_step(recur_optimizer_state *s, recur_float *params, const r
     s->iterations++;
 }
 
+/* Parallel model path: threads update disjoint ranges, then one advance. */
+void rc_optimizer_step_range(recur_optimizer_state *s, recur_float *params, const recur_float *grads, size_t lo,
+                             size_t hi)
+{
+    step_range(s, params, grads, lo, hi);
+}
+
+void rc_optimizer_advance(recur_optimizer_state *s) { s->iterations++; }
+
 /* Model path: gradients already clipped per tensor by the caller. */
 void rc_optimizer_step_noclip(recur_optimizer_state *s, recur_float *params, const recur_float *grads)
 {

@@ -87,6 +87,9 @@ void rc_clip(recur_float *g, size_t n, double clipnorm, double clipvalue);
 void rc_optimizer_reset(recur_optimizer_state *s);
 long rc_optimizer_iterations(const recur_optimizer_state *s);
 void rc_optimizer_set_iterations(recur_optimizer_state *s, long it);
+void rc_optimizer_step_range(recur_optimizer_state *s, recur_float *params, const recur_float *grads, size_t lo,
+                             size_t hi);
+void rc_optimizer_advance(recur_optimizer_state *s);
 void rc_optimizer_step_noclip(recur_optimizer_state *s, recur_float *params, const recur_float *grads);
 
 #endif
