@@ -103,7 +103,7 @@ asan:
 # over half an hour under valgrind; `make asan` runs them in full.
 valgrind: all $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== valgrind $$t"; \
-	  RECUR_SKIP_SLOW=1 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  RECUR_SKIP_SLOW=1 valgrind -q --leak-check=full --suppressions=tests/valgrind.supp --errors-for-leak-kinds=definite,indirect \
 	    --error-exitcode=9 $$t > $(BUILD)/valgrind.log 2>&1 || { cat $(BUILD)/valgrind.log; exit 1; }; \
 	  tail -1 $(BUILD)/valgrind.log; done
 	valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=9 \
