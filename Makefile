@@ -38,7 +38,7 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH_SRC = $(wildcard bench/*.c)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib test asan valgrind fuzz bench clean deps demo check-ref
+.PHONY: all lib test asan valgrind fuzz bench clean deps demo
 all: $(BUILD)/librecur.a $(BUILD)/recur $(BUILD)/refcheck $(EXAMPLES)
 lib: $(BUILD)/librecur.a
 
