@@ -34,12 +34,6 @@ void rc_vtanh(recur_float *y, const recur_float *x, size_t n)
 
 #else
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(RECUR_NO_CLONES)
-#define RC_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
-#else
-#define RC_CLONES
-#endif
-
 /* exp for x already clamped to [-87, 88]; no NaN here */
 static inline float exp_core(float x)
 {
