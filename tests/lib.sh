@@ -1,5 +1,9 @@
 # lib.sh -- set-up shared by the shell tests; sourced, not run.
 #
+# Counters and checks: ok, bad MESSAGE, check DESC COMMAND... (runs COMMAND,
+# counts a pass or prints "FAIL: DESC"); each script prints
+# "$pass passed, $fail failed" at its end.
+#
 # recur_setup NAME [path/to/recur]
 #   sets R to the absolute path of the recur executable (default
 #   $BUILD/recur, else build/recur) and SRC to the absolute path of AAPL.csv
@@ -21,4 +25,17 @@ recur_setup() {
         echo "$_name: no AAPL.csv in tests/data or data" >&2
         exit 1
     fi
+}
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL: $*"
+}
+check() {
+    desc=$1
+    shift
+    if "$@"; then ok; else bad "$desc"; fi
 }

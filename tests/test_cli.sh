@@ -15,13 +15,6 @@ trap 'rm -rf "$T"' EXIT INT TERM
 cd "$T" || exit 1
 head -n 401 "$SRC" > small.csv   # header + 400 rows: 2010-01-04 .. 2011-08-03
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-}
 # run ARGS...: runs recur; sets rc, stdout in out.txt, stderr in err.txt
 run() {
     "$R" "$@" > out.txt 2> err.txt
@@ -40,11 +33,6 @@ expect() {
     else
         ok
     fi
-}
-check() {
-    desc=$1
-    shift
-    if "$@"; then ok; else bad "$desc"; fi
 }
 json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$2"; }
 SMALL="--epochs 2 --layers lstm(8),dense(1) --quiet --seed 7"

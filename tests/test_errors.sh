@@ -22,19 +22,7 @@ trap 'chattr -i "$T/ro" 2> /dev/null; chmod -R u+w "$T" 2> /dev/null; rm -rf "$T
 cd "$T" || exit 1
 export LC_ALL=C
 
-pass=0
-fail=0
 skip=0
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-}
-check() {
-    desc=$1
-    shift
-    if "$@"; then ok; else bad "$desc"; fi
-}
 
 # ====== Fixtures ======
 

@@ -27,13 +27,6 @@ trap 'rm -rf "$T"' EXIT INT TERM
 cd "$T" || exit 1
 head -n 61 "$SRC" > tiny.csv # 60 rows: 48 training rows, 43 windows
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-}
 
 ARGS="--data tiny.csv --layers lstm(128),dense(1) --timestep 5 --batch-size 16 --threads 1 --quiet"
 # Valid files to start from.

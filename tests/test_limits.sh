@@ -13,23 +13,12 @@
 # Usage: sh tests/test_limits.sh [path/to/recur]     (default: $BUILD/recur, build/recur)
 # Prints "N passed, M failed" and exits non-zero when anything failed.
 
-R=${1:-${BUILD:-build}/recur}
-case $R in /*) ;; *) R=$(pwd)/$R ;; esac
-if [ ! -x "$R" ]; then
-    echo "test_limits.sh: no executable at $R (run make first)" >&2
-    exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+recur_setup test_limits.sh "$1"
 T=$(mktemp -d "${TMPDIR:-/tmp}/recur-limits.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM
 cd "$T" || exit 1
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-}
 
 awk 'BEGIN { x = 100; s = 7; print "day,Close"
              for (i = 1; i <= 1000000; i++) { s = (s * 16807) % 2147483647; x += s / 2147483647 - 0.5; printf "%d,%.4f\n", i, x } }' \

@@ -24,18 +24,6 @@ trap 'rm -rf "$T"' EXIT INT TERM
 cd "$T" || exit 1
 head -n 201 "$SRC" > data.csv
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-}
-check() {
-    desc=$1
-    shift
-    if "$@"; then ok; else bad "$desc"; fi
-}
 # train ARGS...: quiet training on data.csv with the options $M; stderr kept in err.txt.
 train() { "$R" train --data data.csv $M --quiet "$@" > /dev/null 2> err.txt; }
 # resume ARGS...: the same without $M (a resumed run takes the checkpoint's options).
