@@ -27,12 +27,10 @@
 #include <unistd.h>
 
 #include "recur.h"
+#include "fuzz_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[64];
-
-static void remove_file(void) { unlink(path); }
 
 static void check_error(recur_status st, const recur_error *e)
 {
@@ -83,7 +81,7 @@ static void check_read(const char *const *cols, int n, recur_missing miss)
     o.columns = cols;
     o.n_columns = n;
     o.missing = miss;
-    recur_status st = recur_table_read_csv(path, &o, &t, &e);
+    recur_status st = recur_table_read_csv(fuzz_path, &o, &t, &e);
     if (st != RECUR_OK) {
         if (t) abort();
         check_error(st, &e);
@@ -111,17 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char *const one[] = {"close"};
     static const char *const two[] = {"Open", "Close"};
     if (size > (1u << 20)) return 0; /* long inputs add nothing but time */
-    if (!path[0]) {
-        strcpy(path, "/tmp/fuzz_csv_XXXXXX");
-        int fd = mkstemp(path);
-        if (fd < 0) abort();
-        close(fd);
-        atexit(remove_file);
-    }
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (size && fwrite(data, 1, size, f) != size) abort();
-    if (fclose(f) != 0) abort();
+    fuzz_to_file(data, size); /* check_read reads fuzz_path */
     for (int m = RECUR_MISSING_ERROR; m <= RECUR_MISSING_FFILL; m++) {
         check_read(one, 1, (recur_missing)m);
         check_read(two, 2, (recur_missing)m);

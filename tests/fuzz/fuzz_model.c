@@ -18,12 +18,10 @@
 #include <unistd.h>
 
 #include "recur.h"
+#include "fuzz_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[64];
-
-static void remove_file(void) { unlink(path); }
 
 /* A refusal: no model, the status in err, and a message that is one line of
  * printable UTF-8 (file text quoted in it must not break the line). */
@@ -44,17 +42,7 @@ static void check_refusal(recur_status st, const recur_model *m, const recur_err
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!path[0]) {
-        snprintf(path, sizeof path, "/tmp/fuzz_model_XXXXXX");
-        int fd = mkstemp(path);
-        if (fd < 0) abort();
-        close(fd);
-        atexit(remove_file);
-    }
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (size && fwrite(data, 1, size, f) != size) abort();
-    if (fclose(f) != 0) abort();
+    const char *path = fuzz_to_file(data, size);
 
     recur_error err;
     memset(&err, 0, sizeof err);
