@@ -131,7 +131,6 @@ static int make_dir(const char *dir)
 
 static int plot(const char *path, const cli_session *s, const arch_runs *runs, int seeds, uint64_t seed0, size_t nt)
 {
-    recur_error err;
     const recur_pipeline *p = &s->pipe;
     double *x = malloc((nt ? nt : 1) * sizeof *x), *truth = malloc((nt ? nt : 1) * sizeof *truth);
     if (!x || !truth) {
@@ -163,18 +162,7 @@ static int plot(const char *path, const cli_session *s, const arch_runs *runs, i
     }
     char title[128];
     snprintf(title, sizeof title, "%s: test part, median-seed predictions", p->features[p->target]);
-    recur_plot_opts o;
-    memset(&o, 0, sizeof o);
-    o.title = title;
-    o.xlabel = dates ? "date" : "row";
-    o.ylabel = p->features[p->target];
-    o.x = x;
-    o.x_is_date = dates;
-    o.n = nt;
-    o.series = ser;
-    o.n_series = 1 + N_ARCH;
-    o.boundary_x = NAN;
-    int rc = recur_plot_lines(path, &o, &err) != RECUR_OK ? cli_fail(&err) : 0;
+    int rc = cli_plot(path, title, dates ? "date" : "row", p->features[p->target], x, dates, nt, ser, 1 + N_ARCH, NAN);
     free(x);
     free(truth);
     return rc;

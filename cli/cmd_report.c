@@ -374,7 +374,6 @@ static int x_axis(const recur_table *t, double *x, size_t n)
 
 int cli_plot_preds(const char *path, const cli_session *s, const cli_preds *pr, const char *title)
 {
-    recur_error err;
     const recur_pipeline *p = &s->pipe;
     size_t n = recur_table_rows(s->table);
     double *x = malloc((n ? n : 1) * sizeof *x), *yp = malloc((n ? n : 1) * sizeof *yp);
@@ -391,27 +390,29 @@ int cli_plot_preds(const char *path, const cli_session *s, const cli_preds *pr, 
     snprintf(lt, sizeof lt, "true %s", p->features[p->target]);
     snprintf(lp, sizeof lp, "predicted%s", pr->h > 1 ? " (first step)" : "");
     recur_plot_series ser[2] = {{lt, recur_table_col(s->table, p->target)}, {lp, yp}};
-    recur_plot_opts o;
-    memset(&o, 0, sizeof o);
-    o.title = title;
-    o.xlabel = dates ? "date" : "row";
-    o.ylabel = p->features[p->target];
-    o.x = x;
-    o.x_is_date = dates;
-    o.n = n;
-    o.series = ser;
-    o.n_series = 2;
-    o.boundary_x = s->ds.n_train_rows < n ? x[s->ds.n_train_rows] : NAN;
-    o.boundary_label = "train | test";
-    if (recur_plot_lines(path, &o, &err) != RECUR_OK) rc = cli_fail(&err);
+    rc = cli_plot(path, title, dates ? "date" : "row", p->features[p->target], x, dates, n, ser, 2,
+                  s->ds.n_train_rows < n ? x[s->ds.n_train_rows] : NAN);
     free(x);
     free(yp);
     return rc;
 }
 
-int cli_plot_loss(const char *path, const recur_history *h, int first, const char *title)
+int cli_plot(const char *path, const char *title, const char *xlabel, const char *ylabel, const double *x, int dates,
+             size_t n, const recur_plot_series *ser, int n_series, double boundary_x)
 {
     recur_error err;
+    recur_plot_opts o;
+    memset(&o, 0, sizeof o);
+    o.title = title, o.xlabel = xlabel, o.ylabel = ylabel;
+    o.x = x, o.x_is_date = dates, o.n = n;
+    o.series = ser, o.n_series = n_series;
+    o.boundary_x = boundary_x;
+    o.boundary_label = isnan(boundary_x) ? NULL : "train | test";
+    return recur_plot_lines(path, &o, &err) != RECUR_OK ? cli_fail(&err) : 0;
+}
+
+int cli_plot_loss(const char *path, const recur_history *h, int first, const char *title)
+{
     int n = h->epochs_run - first, has_val = 0;
     if (n < 2) {
         cli_warn("%s: not written: a loss curve needs at least 2 epochs", path);
@@ -424,17 +425,7 @@ int cli_plot_loss(const char *path, const recur_history *h, int first, const cha
         if (isfinite(h->val_loss[first + i])) has_val = 1;
     }
     recur_plot_series ser[2] = {{"loss", h->loss + first}, {"val_loss", h->val_loss + first}};
-    recur_plot_opts o;
-    memset(&o, 0, sizeof o);
-    o.title = title;
-    o.xlabel = "epoch";
-    o.ylabel = "loss (scaled units)";
-    o.x = x;
-    o.n = (size_t)n;
-    o.series = ser;
-    o.n_series = has_val ? 2 : 1;
-    o.boundary_x = NAN;
-    int rc = recur_plot_lines(path, &o, &err) != RECUR_OK ? cli_fail(&err) : 0;
+    int rc = cli_plot(path, title, "epoch", "loss (scaled units)", x, 0, (size_t)n, ser, has_val ? 2 : 1, NAN);
     free(x);
     return rc;
 }
