@@ -33,6 +33,9 @@ void rc_gemm_naive(int trans_a, int trans_b, int M, int N, int K, recur_float al
 /* Pins the BLAS library to one thread (recur parallelises over the batch itself). */
 void rc_blas_single_thread(void);
 
+/* 1 when the CPU runs AVX-512F (cpu.c): picks the hand-written kernels. */
+int rc_cpu_avx512(void);
+
 /* ====== Random numbers ======
  * xoshiro256** seeded through splitmix64 (Blackman & Vigna). Every stream is
  * explicit state owned by its user: no hidden global generator. */
