@@ -131,4 +131,5 @@ clean:
 # vectorise them fully (-O2 only tries the very cheap cases). No fast-math.
 $(BUILD)/obj/src/nn/%.o: OPT = -O3
 $(BUILD)/obj/src/core/gemm.o: OPT = -O3
+$(BUILD)/obj/src/core/pgemm.o: OPT = -O3
 $(BUILD)/obj/src/train/optim.o: OPT = -O3

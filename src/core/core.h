@@ -33,8 +33,32 @@ void rc_gemm_naive(int trans_a, int trans_b, int M, int N, int K, recur_float al
 /* Pins the BLAS library to one thread (recur parallelises over the batch itself). */
 void rc_blas_single_thread(void);
 
-/* 1 when the CPU runs AVX-512F (cpu.c): picks the hand-written kernels. */
+/* 1 when the CPU runs AVX-512F (cpu.c): picks the hand-written kernels.
+ * RECUR_NO_SIMD=1 in the environment, or rc_cpu_disable_simd(1) (tests;
+ * call it before any work), forces the portable code; (0) re-detects. */
 int rc_cpu_avx512(void);
+void rc_cpu_disable_simd(int off);
+
+/* ====== Packed right-hand side (pgemm.c) ======
+ * The recurrent step multiplies a few rows by the same matrix T times. BLAS
+ * re-packs that matrix on every call; here it is packed once per batch:
+ * with AVX-512, into panels of 16 columns (K rows each, zero-padded), read by
+ * an 8x48 register-blocked kernel; elsewhere (and in the double build) into a
+ * plain row-major copy handed to rc_gemm. */
+typedef struct {
+    recur_float *p; /* rc_pack_floats(K, N) floats, owned by the caller */
+    int K, N;
+    int panels; /* 1: 16-column panels for the AVX-512 kernel; 0: row-major (K,N) */
+} rc_packed;
+
+/* Floats needed to pack a (K,N) matrix. */
+size_t rc_pack_floats(int K, int N);
+/* Packs B (K,N): element (k,j) is src[k*lds + j], or src[j*lds + k] when trans. */
+void rc_pack(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int trans, int K, int N);
+/* C (M,N) = [C +] A (M,K) B: accumulate 1 adds to C, 0 overwrites it. Each
+ * element's sum runs over k in order, whatever M: rows never depend on which
+ * other rows are in the call. */
+void rc_pgemm(int M, const recur_float *A, int lda, const rc_packed *B, int accumulate, recur_float *C, int ldc);
 
 /* ====== Random numbers ======
  * xoshiro256** seeded through splitmix64 (Blackman & Vigna). Every stream is

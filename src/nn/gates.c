@@ -56,3 +56,15 @@ void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, co
 {
     rc_gemm(0, 0, B, H, N, 1, dPt, ldp, UT, H, beta, dh, H);
 }
+
+size_t rc_gates_pack_floats(int H, int G)
+{
+    size_t f = rc_pack_floats(H, G * H), b = rc_pack_floats(G * H, H);
+    return f > b ? f : b;
+}
+
+void rc_gates_pack_u(rc_packed *pk, recur_float *buf, const recur_float *U, int H, int GH, int backward)
+{
+    if (backward) rc_pack(pk, buf, U, GH, 1, GH, H);
+    else rc_pack(pk, buf, U, GH, 0, H, GH);
+}

@@ -40,7 +40,8 @@ typedef struct {
     recur_float *dh0;  /* (B,H) dL/dh0 after backward */
     recur_float *dc0;  /* (B,H) dL/dc0 */
     recur_float *mask; /* Dropout: scaled keep mask (rows, I) */
-    recur_float *ut;   /* recurrent layers: U^T (G*H, H), made once per backward */
+    recur_float *ut;   /* recurrent layers: U^T (G*H, H), made once per backward;
+                        * LSTM: U packed (rc_gates_pack_u) for forward, then for backward */
     int has_state;     /* h0/c0 may be non-zero */
 } rc_lbuf;
 
@@ -109,6 +110,12 @@ void rc_gates_transpose(recur_float *UT, const recur_float *U, int H, int GH);
 /* dh (B,H) = beta dh + dPt (B,N) UT (N,H): UT points at the N rows of U^T wanted. */
 void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, const recur_float *UT, int B, int H,
                             int N, recur_float beta);
+
+/* The recurrent kernel U (H, GH) packed once per forward (h U per step) or
+ * per backward (dP U^T per step) for rc_pgemm; buf holds
+ * rc_gates_pack_floats(H, G) floats, enough for either. */
+size_t rc_gates_pack_floats(int H, int G);
+void rc_gates_pack_u(rc_packed *pk, recur_float *buf, const recur_float *U, int H, int GH, int backward);
 
 /* ====== Initialisers (init.c) ====== */
 void rc_init_glorot_uniform(recur_float *w, int rows, int cols, rc_rng *rng);

@@ -21,7 +21,7 @@ static size_t lstm_buf_size(const rc_layer *L, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
     /* y, c, tc: T*B*H each; a: T*B*4H; dx: T*B*I; dh, dc, h0, c0, dh0, dc0: B*H each */
-    return 3 * TB * H + TB * 4 * H + TB * (size_t)L->in + 6 * (size_t)B * H + 4 * H * H; /* + ut */
+    return 3 * TB * H + TB * 4 * H + TB * (size_t)L->in + 6 * (size_t)B * H + rc_gates_pack_floats(L->units, 4);
 }
 
 static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
@@ -56,13 +56,15 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
     (void)training, (void)rng;
     const int H = L->units, G4 = 4 * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u, *bias = p + L->off_b;
+    rc_packed pu;
+    rc_gates_pack_u(&pu, lb->ut, U, H, G4, 0);
     rc_gates_input_forward(lb->a, x, W, bias, T * B, L->in, G4);
     for (int t = 0; t < T; t++) {
         recur_float *A = lb->a + (size_t)t * B * G4;
         const recur_float *hp = t ? lb->y + (size_t)(t - 1) * B * H : lb->h0;
         const recur_float *cp = t ? lb->c + (size_t)(t - 1) * B * H : lb->c0;
         recur_float *c = lb->c + (size_t)t * B * H, *tc = lb->tc + (size_t)t * B * H, *h = lb->y + (size_t)t * B * H;
-        if (t || lb->has_state) rc_gates_step_forward(A, G4, hp, U, G4, B, H, G4);
+        if (t || lb->has_state) rc_pgemm(B, hp, H, &pu, 1, A, G4);
         /* One sigmoid call over the whole step (B x 4H): the candidate block
          * goes in doubled and comes out as tanh(z) = 2 sigmoid(2z) - 1, whose
          * absolute error stays at float rounding (~1e-7). */
@@ -116,7 +118,8 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
     const recur_float *W = p + L->off_w, *U = p + L->off_u;
     recur_float *dh = lb->dh, *dc = lb->dc;
     for (size_t k = 0; k < BH; k++) dh[k] = 0, dc[k] = 0;
-    rc_gates_transpose(lb->ut, U, H, G4);
+    rc_packed put;
+    rc_gates_pack_u(&put, lb->ut, U, H, G4, 1);
     for (int t = T - 1; t >= 0; t--) {
         recur_float *A = lb->a + (size_t)t * B * G4; /* activations in, dz out */
         const recur_float *cp = t ? lb->c + (size_t)(t - 1) * BH : lb->c0;
@@ -127,7 +130,7 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
         for (int b = 0; b < B; b++)
             cell_backward(A + (size_t)b * G4, dc + (size_t)b * H, dh + (size_t)b * H, cp + (size_t)b * H,
                           tc + (size_t)b * H, H);
-        if (t > 0 || lb->has_state) rc_gates_step_backward(dh, A, G4, lb->ut, B, H, G4, 0);
+        if (t > 0 || lb->has_state) rc_pgemm(B, A, G4, &put, 0, dh, H);
     }
     if (lb->has_state)
         for (size_t k = 0; k < BH; k++) lb->dh0[k] = dh[k], lb->dc0[k] = dc[k];
