@@ -57,48 +57,74 @@ static void t_gemm(void **s)
 }
 
 /* rc_pgemm against the naive product: panel tails (N around multiples of
- * 16), row tails (M not a multiple of 8), both packings, accumulate or not,
+ * 16), row tails (M not a multiple of 8), both packings, A plain or
+ * transposed, accumulate or not,
  * leading dimensions with padding that must stay untouched. Then rows must
  * not depend on the other rows of the call (the AVX-512 kernel promises it;
  * BLAS behind the portable path does not have to). */
-static void pgemm_case(int M, int N, int K, int trans, int acc)
+static void pgemm_case(int ta, int M, int N, int K, int trans, int acc)
 {
-    int lda = K + 3, ldc = N + 5, lds = (trans ? K : N) + 2;
-    size_t ns = (size_t)(trans ? N : K) * lds;
-    float *A = malloc((size_t)M * lda * sizeof *A), *S = malloc(ns * sizeof *S), *Bd = malloc((size_t)K * N * sizeof *Bd);
+    int lda = (ta ? M : K) + 3, ldc = N + 5, lds = (trans ? K : N) + 2;
+    size_t na = (size_t)(ta ? K : M) * lda, ns = (size_t)(trans ? N : K) * lds;
+    float *A = malloc(na * sizeof *A), *S = malloc(ns * sizeof *S), *Bd = malloc((size_t)K * N * sizeof *Bd);
     float *C1 = malloc((size_t)M * ldc * sizeof *C1), *C2 = malloc((size_t)M * ldc * sizeof *C2);
     float *buf = malloc(rc_pack_floats(K, N) * sizeof *buf);
     rc_rng r;
-    rc_rng_seed(&r, (uint64_t)(M * 131 + N * 17 + K * 3 + trans * 7 + acc));
-    for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
+    rc_rng_seed(&r, (uint64_t)(M * 131 + N * 17 + K * 3 + trans * 7 + acc + ta * 5));
+    for (size_t i = 0; i < na; i++) A[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
     for (size_t i = 0; i < ns; i++) S[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
     for (size_t i = 0; i < (size_t)M * ldc; i++) C1[i] = C2[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
     for (int k = 0; k < K; k++)
         for (int j = 0; j < N; j++) Bd[(size_t)k * N + j] = trans ? S[(size_t)j * lds + k] : S[(size_t)k * lds + j];
     rc_packed pk;
     rc_pack(&pk, buf, S, lds, trans, K, N);
-    rc_pgemm(M, A, lda, &pk, acc, C1, ldc);
-    rc_gemm_naive(0, 0, M, N, K, 1, A, lda, Bd, N, acc ? 1.0f : 0.0f, C2, ldc);
+    rc_pgemm(ta, M, A, lda, &pk, acc, C1, ldc);
+    rc_gemm_naive(ta, 0, M, N, K, 1, A, lda, Bd, N, acc ? 1.0f : 0.0f, C2, ldc);
     double tol = 2e-6 * (K + 1);
     for (int i = 0; i < M; i++) {
         for (int j = 0; j < N; j++)
             if (fabs(C1[(size_t)i * ldc + j] - C2[(size_t)i * ldc + j]) > tol)
-                fail_msg("pgemm M=%d N=%d K=%d trans=%d acc=%d panels=%d at (%d,%d): %g vs %g", M, N, K, trans, acc,
-                         pk.panels, i, j, C1[(size_t)i * ldc + j], C2[(size_t)i * ldc + j]);
+                fail_msg("pgemm ta=%d M=%d N=%d K=%d trans=%d acc=%d simd=%d at (%d,%d): %g vs %g", ta, M, N, K,
+                         trans, acc, pk.simd, i, j, C1[(size_t)i * ldc + j], C2[(size_t)i * ldc + j]);
         for (int j = N; j < ldc; j++) assert_true(C1[(size_t)i * ldc + j] == C2[(size_t)i * ldc + j]);
     }
-    if (M > 3 && pk.panels) { /* rows 1..3 alone give the same bits as inside the full call */
+    if (M > 3 && pk.simd) { /* rows 1..3 alone give the same bits as inside the full call */
         float *C3 = malloc((size_t)M * ldc * sizeof *C3);
-        memcpy(C3, C2, (size_t)M * ldc * sizeof *C3);
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C3[(size_t)i * ldc + j] = acc ? 0.5f : 0.0f;
-        memcpy(C2, C3, (size_t)M * ldc * sizeof *C2);
-        rc_pgemm(M, A, lda, &pk, acc, C2, ldc);
-        rc_pgemm(3, A + lda, lda, &pk, acc, C3 + ldc, ldc);
+        for (size_t i = 0; i < (size_t)M * ldc; i++) C2[i] = C3[i] = acc ? 0.5f : 0.0f;
+        rc_pgemm(ta, M, A, lda, &pk, acc, C2, ldc);
+        rc_pgemm(ta, 3, ta ? A + 1 : A + lda, lda, &pk, acc, C3 + ldc, ldc);
         assert_memory_equal(C2 + ldc, C3 + ldc, (size_t)3 * ldc * sizeof *C2);
         free(C3);
     }
     free(A), free(S), free(Bd), free(C1), free(C2), free(buf);
+}
+
+/* A block of rows (rc_pack_rows) of a matrix packed with its column sums
+ * (rc_pack_sum) times the matching columns of A^T, as the weight gradients
+ * use them; the sums equal a plain k-ordered loop bit for bit. */
+static void pgemm_rows_case(int M, int N, int K, int k0, int nk)
+{
+    int lds = N + 3;
+    float *A = malloc((size_t)K * M * sizeof *A), *S = malloc((size_t)K * lds * sizeof *S);
+    float *C1 = calloc((size_t)M * N, sizeof *C1), *C2 = calloc((size_t)M * N, sizeof *C2);
+    float *sum = calloc((size_t)N, sizeof *sum), *buf = malloc(rc_pack_floats(K, N) * sizeof *buf);
+    rc_rng r;
+    rc_rng_seed(&r, (uint64_t)(M + N * 7 + K * 11 + k0));
+    for (size_t i = 0; i < (size_t)K * M; i++) A[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
+    for (size_t i = 0; i < (size_t)K * lds; i++) S[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
+    for (int j = 0; j < N; j++) sum[j] = 0.25f;
+    rc_packed pk, v;
+    rc_pack_sum(&pk, buf, S, lds, K, N, sum);
+    v = rc_pack_rows(&pk, k0, nk);
+    rc_pgemm(1, M, A + (size_t)k0 * M, M, &v, 0, C1, N);
+    rc_gemm_naive(1, 0, M, N, nk, 1, A + (size_t)k0 * M, M, S + (size_t)k0 * lds, lds, 0, C2, N);
+    for (size_t i = 0; i < (size_t)M * N; i++) assert_true(fabs(C1[i] - C2[i]) <= 2e-6 * (nk + 1));
+    for (int j = 0; j < N; j++) {
+        float e = 0.25f;
+        for (int k = 0; k < K; k++) e += S[(size_t)k * lds + j];
+        assert_true(sum[j] == e);
+    }
+    free(A), free(S), free(C1), free(C2), free(sum), free(buf);
 }
 
 static void t_pgemm(void **s)
@@ -111,7 +137,11 @@ static void t_pgemm(void **s)
             for (size_t n = 0; n < sizeof Ns / sizeof *Ns; n++)
                 for (size_t k = 0; k < sizeof Ks / sizeof *Ks; k++)
                     for (int tr = 0; tr < 2; tr++)
-                        for (int acc = 0; acc < 2; acc++) pgemm_case(Ms[m], Ns[n], Ks[k], tr, acc);
+                        for (int acc = 0; acc < 2; acc++)
+                            for (int ta = 0; ta < 2; ta++) pgemm_case(ta, Ms[m], Ns[n], Ks[k], tr, acc);
+        pgemm_rows_case(13, 50, 96, 32, 64);
+        pgemm_rows_case(100, 400, 256, 0, 32);
+        pgemm_rows_case(1, 17, 40, 39, 1);
     }
     rc_cpu_disable_simd(0);
 }

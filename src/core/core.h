@@ -39,26 +39,35 @@ void rc_blas_single_thread(void);
 int rc_cpu_avx512(void);
 void rc_cpu_disable_simd(int off);
 
-/* ====== Packed right-hand side (pgemm.c) ======
+/* ====== Right-hand sides for the AVX-512 kernel (pgemm.c) ======
  * The recurrent step multiplies a few rows by the same matrix T times. BLAS
  * re-packs that matrix on every call; here it is packed once per batch:
  * with AVX-512, into panels of 16 columns (K rows each, zero-padded), read by
  * an 8x48 register-blocked kernel; elsewhere (and in the double build) into a
- * plain row-major copy handed to rc_gemm. */
+ * plain row-major copy handed to rc_gemm. The weight gradients use the same
+ * kernel, packing the gate gradients a block of steps at a time. */
 typedef struct {
-    recur_float *p; /* rc_pack_floats(K, N) floats, owned by the caller */
+    recur_float *p; /* packed floats: rc_pack_floats(K, N), the caller's buffer */
     int K, N;
-    int panels; /* 1: 16-column panels for the AVX-512 kernel; 0: row-major (K,N) */
+    int simd;       /* 1: read by the AVX-512 kernel; 0: row-major for rc_gemm */
+    size_t ps, ks;  /* element (k, 16q + l) at p[q*ps + k*ks + l] (simd); row-major: ks = N */
 } rc_packed;
 
 /* Floats needed to pack a (K,N) matrix. */
 size_t rc_pack_floats(int K, int N);
 /* Packs B (K,N): element (k,j) is src[k*lds + j], or src[j*lds + k] when trans. */
 void rc_pack(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int trans, int K, int N);
-/* C (M,N) = [C +] A (M,K) B: accumulate 1 adds to C, 0 overwrites it. Each
- * element's sum runs over k in order, whatever M: rows never depend on which
- * other rows are in the call. */
-void rc_pgemm(int M, const recur_float *A, int lda, const rc_packed *B, int accumulate, recur_float *C, int ldc);
+/* rc_pack (not transposed), and colsum[j] += column sums of B, k in order:
+ * a bias gradient read in the same pass. */
+void rc_pack_sum(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int K, int N, recur_float *colsum);
+/* Rows k0..k0+nk-1 of a packed matrix, as one (no copy). */
+rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk);
+/* C (M,N) = [C +] op(A) (M,K) B: accumulate 1 adds to C, 0 overwrites it.
+ * op(A) is A (M,K) with leading dimension lda, or when trans_a A^T for A
+ * stored (K,M). Each element's sum runs over k in order, whatever M: rows
+ * never depend on which other rows are in the call. */
+void rc_pgemm(int trans_a, int M, const recur_float *A, int lda, const rc_packed *B, int accumulate, recur_float *C,
+              int ldc);
 
 /* ====== Random numbers ======
  * xoshiro256** seeded through splitmix64 (Blackman & Vigna). Every stream is

@@ -1,21 +1,58 @@
 /*
- * pgemm.c -- C = [C +] A B for a small number of rows A and a matrix B
- * packed once (see core.h). The recurrent step of every RNN is this product
- * T times per batch with the same B; OpenBLAS copies B into its own panels on
+ * pgemm.c -- C = [C +] op(A) B with B laid out for the hand-written AVX-512
+ * kernel (see core.h). The recurrent step of every RNN is this product T
+ * times per batch with the same B; OpenBLAS copies B into its own panels on
  * every call (about a tenth of a training epoch), and its kernels are tuned
- * for larger M than the 8 to 64 rows of a batch chunk.
+ * for larger M than the 8 to 64 rows of a batch chunk. The weight gradients
+ * (A transposed, K = steps x rows) go through the same kernel.
  *
- * AVX-512 layout: panel q holds columns 16q..16q+15 of B for k = 0..K-1,
- * 16 floats per k, zero-padded past N. The micro-kernel keeps an 8-row x
- * 48-column block of C in 24 vector registers and, per k, loads three panel
- * vectors and broadcasts eight elements of A: 24 FMAs per 11 loads. Columns
- * past N are masked on load and store; rows past M are not computed.
+ * B is read 16 columns ("a panel") at a time: element (k, 16q + l) is at
+ * p[q*ps + k*ks + l]. Packed: panels of K x 16 floats (ps = 16K, ks = 16),
+ * zero-padded past N. The micro-kernel keeps an 8-row x 48-column block of C
+ * in 24 vector registers and, per k, loads three B vectors and broadcasts
+ * eight elements of A: 24 FMAs per 11 loads. Columns past N are masked on
+ * every load and store of B and C; rows past M are not computed.
  */
 #include "core/core.h"
 
 #include <string.h>
 
 #define PANEL 16
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(RECUR_DOUBLE) && !defined(RECUR_NO_SIMD)
+#define RC_PGEMM_AVX512 1
+#include <immintrin.h>
+
+/* Untransposed packing, one row of B at a time: each 16-float piece goes to
+ * its panel (masked past N, so the padding is written as zeros) and, when
+ * colsum is given, is added to it in the same k order as a scalar loop. */
+__attribute__((target("avx512f"))) static void pack512(float *buf, size_t ps, const float *src, int lds, int K, int N,
+                                                      float *colsum)
+{
+    const int np = (N + PANEL - 1) / PANEL;
+    for (int k = 0; k < K; k++) {
+        const float *row = src + (size_t)k * lds;
+        for (int q = 0; q < np; q++) {
+            int w = N - q * PANEL;
+            __mmask16 m = w >= PANEL ? (__mmask16)0xffff : (__mmask16)((1u << w) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(m, row + q * PANEL);
+            _mm512_storeu_ps(buf + q * ps + (size_t)k * PANEL, v);
+            if (colsum)
+                _mm512_mask_storeu_ps(colsum + q * PANEL, m,
+                                      _mm512_add_ps(_mm512_maskz_loadu_ps(m, colsum + q * PANEL), v));
+        }
+    }
+}
+#endif
+
+static int simd_ok(void)
+{
+#ifdef RC_PGEMM_AVX512
+    return rc_cpu_avx512();
+#else
+    return 0;
+#endif
+}
 
 size_t rc_pack_floats(int K, int N)
 {
@@ -24,45 +61,65 @@ size_t rc_pack_floats(int K, int N)
 
 void rc_pack(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int trans, int K, int N)
 {
-    pk->p = buf, pk->K = K, pk->N = N;
-#ifndef RECUR_DOUBLE
-    pk->panels = rc_cpu_avx512();
-#else
-    pk->panels = 0;
-#endif
-    if (!pk->panels) {
+    pk->p = buf, pk->K = K, pk->N = N, pk->simd = simd_ok();
+    if (!pk->simd) { /* a row-major copy for rc_gemm */
+        pk->ps = 0, pk->ks = (size_t)N;
         for (int k = 0; k < K; k++)
             for (int j = 0; j < N; j++)
                 buf[(size_t)k * N + j] = trans ? src[(size_t)j * lds + k] : src[(size_t)k * lds + j];
         return;
     }
+    pk->ps = (size_t)K * PANEL, pk->ks = PANEL;
+#ifdef RC_PGEMM_AVX512
+    if (!trans) {
+        pack512(buf, pk->ps, src, lds, K, N, NULL);
+        return;
+    }
+#endif
     int np = (N + PANEL - 1) / PANEL;
     for (int q = 0; q < np; q++) {
-        recur_float *pq = buf + (size_t)q * K * PANEL;
+        recur_float *pq = buf + (size_t)q * pk->ps;
         int j0 = q * PANEL, w = N - j0 < PANEL ? N - j0 : PANEL;
         for (int k = 0; k < K; k++) {
             recur_float *row = pq + (size_t)k * PANEL;
-            if (trans)
-                for (int jj = 0; jj < w; jj++) row[jj] = src[(size_t)(j0 + jj) * lds + k];
-            else
-                memcpy(row, src + (size_t)k * lds + j0, sizeof *row * (size_t)w);
+            for (int jj = 0; jj < w; jj++) row[jj] = src[(size_t)(j0 + jj) * lds + k];
             for (int jj = w; jj < PANEL; jj++) row[jj] = 0;
         }
     }
 }
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(RECUR_DOUBLE) && !defined(RECUR_NO_SIMD)
-#define RC_PGEMM_AVX512 1
-#include <immintrin.h>
+void rc_pack_sum(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int K, int N, recur_float *colsum)
+{
+#ifdef RC_PGEMM_AVX512
+    if (simd_ok()) {
+        pk->p = buf, pk->K = K, pk->N = N, pk->simd = 1;
+        pk->ps = (size_t)K * PANEL, pk->ks = PANEL;
+        pack512(buf, pk->ps, src, lds, K, N, colsum);
+        return;
+    }
+#endif
+    for (int k = 0; k < K; k++) /* row by row, in k order, as the vector code */
+        for (int j = 0; j < N; j++) colsum[j] += src[(size_t)k * lds + j];
+    rc_pack(pk, buf, src, lds, 0, K, N);
+}
 
+rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk)
+{
+    rc_packed v = *pk;
+    v.p = pk->p + (size_t)k0 * pk->ks;
+    v.K = nk;
+    return v;
+}
+
+#ifdef RC_PGEMM_AVX512
 #define MR 8
 #define NV 3
 
 /* One MR' x (16 NV') block, MR' <= MR and NV' <= NV compile-time constants
- * after inlining. ps: floats between consecutive panels. */
+ * after inlining. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-micro(const int mr, const int nv, int K, const float *A, int lda, const float *P, size_t ps, float *C, int ldc,
-      int acc, __mmask16 mlast)
+micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, const float *P, size_t ps, size_t ks,
+      float *C, int ldc, int acc, __mmask16 mlast)
 {
     __m512 c[MR][NV];
 #pragma GCC unroll 8
@@ -74,10 +131,11 @@ micro(const int mr, const int nv, int K, const float *A, int lda, const float *P
     for (int k = 0; k < K; k++) {
         __m512 b[NV];
 #pragma GCC unroll 3
-        for (int v = 0; v < nv; v++) b[v] = _mm512_loadu_ps(P + v * ps + (size_t)k * PANEL);
+        for (int v = 0; v < nv; v++)
+            b[v] = _mm512_maskz_loadu_ps(v == nv - 1 ? mlast : 0xffff, P + v * ps + (size_t)k * ks);
 #pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
-            __m512 a = _mm512_set1_ps(A[(size_t)i * lda + k]);
+            __m512 a = _mm512_set1_ps(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
 #pragma GCC unroll 3
             for (int v = 0; v < nv; v++) c[i][v] = _mm512_fmadd_ps(a, b[v], c[i][v]);
         }
@@ -89,53 +147,77 @@ micro(const int mr, const int nv, int K, const float *A, int lda, const float *P
             _mm512_mask_storeu_ps(C + (size_t)i * ldc + PANEL * v, v == nv - 1 ? mlast : 0xffff, c[i][v]);
 }
 
-#define RC_MICRO_ROW(MRV)                                                                                        \
+#define RC_MICRO_ROW(TA, MRV)                                                                                    \
     case MRV:                                                                                                    \
-        if (nv == 3) micro(MRV, 3, K, A, lda, P, ps, C, ldc, acc, ml);                                           \
-        else if (nv == 2) micro(MRV, 2, K, A, lda, P, ps, C, ldc, acc, ml);                                      \
-        else micro(MRV, 1, K, A, lda, P, ps, C, ldc, acc, ml);                                                   \
+        if (nv == 3) micro(TA, MRV, 3, K, A, lda, P, ps, ks, C, ldc, acc, ml);                                   \
+        else if (nv == 2) micro(TA, MRV, 2, K, A, lda, P, ps, ks, C, ldc, acc, ml);                              \
+        else micro(TA, MRV, 1, K, A, lda, P, ps, ks, C, ldc, acc, ml);                                           \
         break;
 
-__attribute__((target("avx512f"))) static void block(int mr, int nv, int K, const float *A, int lda, const float *P,
-                                                    size_t ps, float *C, int ldc, int acc, __mmask16 ml)
+/* A (M,K) row-major: C rows are A rows. */
+__attribute__((target("avx512f"))) static void block_n(int mr, int nv, int K, const float *A, int lda, const float *P,
+                                                      size_t ps, size_t ks, float *C, int ldc, int acc, __mmask16 ml)
 {
     switch (mr) {
-        RC_MICRO_ROW(8)
-        RC_MICRO_ROW(7)
-        RC_MICRO_ROW(6)
-        RC_MICRO_ROW(5)
-        RC_MICRO_ROW(4)
-        RC_MICRO_ROW(3)
-        RC_MICRO_ROW(2)
-        RC_MICRO_ROW(1)
+        RC_MICRO_ROW(0, 8)
+        RC_MICRO_ROW(0, 7)
+        RC_MICRO_ROW(0, 6)
+        RC_MICRO_ROW(0, 5)
+        RC_MICRO_ROW(0, 4)
+        RC_MICRO_ROW(0, 3)
+        RC_MICRO_ROW(0, 2)
+        RC_MICRO_ROW(0, 1)
     default: break;
     }
 }
 
-__attribute__((target("avx512f"))) static void pgemm512(int M, const float *A, int lda, const rc_packed *B, int acc,
-                                                       float *C, int ldc)
+/* A stored transposed, (K,M) row-major: C rows are A columns (weight
+ * gradients X^T dP, where K runs over time steps and batch rows). */
+__attribute__((target("avx512f"))) static void block_t(int mr, int nv, int K, const float *A, int lda, const float *P,
+                                                      size_t ps, size_t ks, float *C, int ldc, int acc, __mmask16 ml)
+{
+    switch (mr) {
+        RC_MICRO_ROW(1, 8)
+        RC_MICRO_ROW(1, 7)
+        RC_MICRO_ROW(1, 6)
+        RC_MICRO_ROW(1, 5)
+        RC_MICRO_ROW(1, 4)
+        RC_MICRO_ROW(1, 3)
+        RC_MICRO_ROW(1, 2)
+        RC_MICRO_ROW(1, 1)
+    default: break;
+    }
+}
+
+__attribute__((target("avx512f"))) static void pgemm512(int ta, int M, const float *A, int lda, const rc_packed *B,
+                                                       int acc, float *C, int ldc)
 {
     const int K = B->K, N = B->N, np = (N + PANEL - 1) / PANEL;
-    const size_t ps = (size_t)K * PANEL;
+    const size_t ps = B->ps, ks = B->ks;
     for (int q = 0; q < np; q += NV) {
         int nv = np - q < NV ? np - q : NV;
         int cols = N - q * PANEL, tail = cols < nv * PANEL ? cols % PANEL : 0;
         __mmask16 ml = tail ? (__mmask16)((1u << tail) - 1) : (__mmask16)0xffff;
-        for (int i = 0; i < M; i += MR)
-            block(M - i < MR ? M - i : MR, nv, K, A + (size_t)i * lda, lda, B->p + q * ps, ps,
-                  C + (size_t)i * ldc + q * PANEL, ldc, acc, ml);
+        const float *P = B->p + q * ps;
+        for (int i = 0; i < M; i += MR) {
+            int mr = M - i < MR ? M - i : MR;
+            float *Ci = C + (size_t)i * ldc + q * PANEL;
+            if (ta) block_t(mr, nv, K, A + i, lda, P, ps, ks, Ci, ldc, acc, ml);
+            else block_n(mr, nv, K, A + (size_t)i * lda, lda, P, ps, ks, Ci, ldc, acc, ml);
+        }
     }
 }
 #endif
 
-void rc_pgemm(int M, const recur_float *A, int lda, const rc_packed *B, int accumulate, recur_float *C, int ldc)
+void rc_pgemm(int trans_a, int M, const recur_float *A, int lda, const rc_packed *B, int accumulate, recur_float *C,
+              int ldc)
 {
     if (M <= 0 || B->N <= 0) return;
 #ifdef RC_PGEMM_AVX512
-    if (B->panels) {
-        pgemm512(M, A, lda, B, accumulate, C, ldc);
+    if (B->simd) {
+        pgemm512(trans_a, M, A, lda, B, accumulate, C, ldc);
         return;
     }
 #endif
-    rc_gemm(0, 0, M, B->N, B->K, 1, A, lda, B->p, B->N, accumulate ? 1 : 0, C, ldc);
+    rc_gemm(trans_a, 0, M, B->N, B->K, 1, A, lda, B->p, (int)B->ks, accumulate ? 1 : 0, C, ldc);
 }

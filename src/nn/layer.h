@@ -91,7 +91,8 @@ extern const rc_layer_ops rc_lstm_ops, rc_gru_ops, rc_rnn_ops, rc_dense_ops, rc_
  * Every recurrent cell computes pre = x W + h U + b with its G gates packed in
  * one matrix (I, G*H); Dense is the G=1, T=1 case of the input half. */
 
-/* P (R, GH) = X (R, I) W (I, GH) + b (GH): the input projection of all R = T*B rows at once. */
+/* P (R, GH) = X (R, I) W (I, GH) + b (GH): the input projection of all R = T*B rows at once.
+ * b NULL: no bias (the LSTM adds it in its fused per-step pass). */
 void rc_gates_input_forward(recur_float *P, const recur_float *X, const recur_float *W, const recur_float *b, int R,
                             int I, int GH);
 /* Pt (B, N) += h (B, H) U (H, N), U with leading dimension ldu (one step). */
@@ -111,11 +112,24 @@ void rc_gates_transpose(recur_float *UT, const recur_float *U, int H, int GH);
 void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, const recur_float *UT, int B, int H,
                             int N, recur_float beta);
 
-/* The recurrent kernel U (H, GH) packed once per forward (h U per step) or
- * per backward (dP U^T per step) for rc_pgemm; buf holds
- * rc_gates_pack_floats(H, G) floats, enough for either. */
-size_t rc_gates_pack_floats(int H, int G);
+/* ---- The same products through rc_pgemm (core.h), with matrices packed
+ * once per call into a scratch buffer of rc_gates_pack_floats(I, H, G, B, T)
+ * floats (LSTM). ---- */
+size_t rc_gates_pack_floats(int I, int H, int G, int B, int T);
+/* U (H, GH) packed for the per-step products: h U forward, dP U^T backward. */
 void rc_gates_pack_u(rc_packed *pk, recur_float *buf, const recur_float *U, int H, int GH, int backward);
+/* P (R, GH) = X (R, I) W (I, GH), no bias. */
+void rc_gates_input_forward_packed(recur_float *P, const recur_float *X, const recur_float *W, int R, int I, int GH,
+                                   recur_float *buf);
+/* Everything after the time loop of a backward pass, from the gate gradients
+ * dP (T,B,GH): dW += X^T dP, dU += sum_t h_{t-1}^T dP_t (h_{-1} = h0, used when
+ * has_state), db += column sums, in one sweep over dP that packs a block of
+ * steps at a time (summing the bias while packing); then dX (R, I) = dP W^T
+ * when dX != NULL. */
+void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU, recur_float *db,
+                              const recur_float *dP, const recur_float *X, const recur_float *W, const recur_float *hs,
+                              const recur_float *h0, int has_state, int B, int T, int I, int H, int GH,
+                              recur_float *buf);
 
 /* ====== Initialisers (init.c) ====== */
 void rc_init_glorot_uniform(recur_float *w, int rows, int cols, rc_rng *rng);

@@ -15,13 +15,14 @@
  */
 #include "nn/act.h"
 #include "nn/layer.h"
+#include "nn/simd.h"
 #include "nn/vmath.h"
 
 static size_t lstm_buf_size(const rc_layer *L, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
     /* y, c, tc: T*B*H each; a: T*B*4H; dx: T*B*I; dh, dc, h0, c0, dh0, dc0: B*H each */
-    return 3 * TB * H + TB * 4 * H + TB * (size_t)L->in + 6 * (size_t)B * H + rc_gates_pack_floats(L->units, 4);
+    return 3 * TB * H + TB * 4 * H + TB * (size_t)L->in + 6 * (size_t)B * H + rc_gates_pack_floats(L->in, L->units, 4, B, T);
 }
 
 static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
@@ -50,27 +51,70 @@ static void lstm_init(const rc_layer *L, recur_float *p, rc_rng *rng)
     for (int j = 0; j < 4 * H; j++) b[j] = (j >= H && j < 2 * H) ? 1 : 0; /* unit_forget_bias */
 }
 
+#ifdef RC_SIMD512
+/* One row of one step, fused: z (4H) holds x W + h U without the bias and
+ * leaves holding the gate activations i|f|g|o (the backward cache); c, tanh(c)
+ * and h are written. Same formulas as the portable loops below. */
+RC_AVX512 static void cell_forward512(float *z, const float *bias, const float *cp, float *c, float *tc, float *h,
+                                      int H)
+{
+    const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
+    for (int j = 0; j < H; j += 16) {
+        __mmask16 m = H - j >= 16 ? (__mmask16)0xffff : rc_mask16(H - j);
+        float *zi = z + j, *zf = z + H + j, *zg = z + 2 * H + j, *zo = z + 3 * H + j;
+        const float *bi = bias + j, *bf = bias + H + j, *bg = bias + 2 * H + j, *bo = bias + 3 * H + j;
+        __m512 i = sigmoid512(_mm512_add_ps(_mm512_maskz_loadu_ps(m, zi), _mm512_maskz_loadu_ps(m, bi)));
+        __m512 f = sigmoid512(_mm512_add_ps(_mm512_maskz_loadu_ps(m, zf), _mm512_maskz_loadu_ps(m, bf)));
+        __m512 g = _mm512_add_ps(_mm512_maskz_loadu_ps(m, zg), _mm512_maskz_loadu_ps(m, bg));
+        g = _mm512_fmsub_ps(two, sigmoid512(_mm512_mul_ps(two, g)), one); /* tanh = 2 sigmoid(2z) - 1 */
+        __m512 o = sigmoid512(_mm512_add_ps(_mm512_maskz_loadu_ps(m, zo), _mm512_maskz_loadu_ps(m, bo)));
+        __m512 cv = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, cp + j), _mm512_mul_ps(i, g));
+        __m512 t = tanh512(cv);
+        _mm512_mask_storeu_ps(zi, m, i);
+        _mm512_mask_storeu_ps(zf, m, f);
+        _mm512_mask_storeu_ps(zg, m, g);
+        _mm512_mask_storeu_ps(zo, m, o);
+        _mm512_mask_storeu_ps(c + j, m, cv);
+        _mm512_mask_storeu_ps(tc + j, m, t);
+        _mm512_mask_storeu_ps(h + j, m, _mm512_mul_ps(o, t));
+    }
+}
+#endif
+
 static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,
                          int training, rc_rng *rng)
 {
     (void)training, (void)rng;
     const int H = L->units, G4 = 4 * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u, *bias = p + L->off_b;
+#ifdef RC_SIMD512
+    const int simd = rc_cpu_avx512();
+#endif
+    rc_gates_input_forward_packed(lb->a, x, W, T * B, L->in, G4, lb->ut); /* the bias is added per step */
     rc_packed pu;
     rc_gates_pack_u(&pu, lb->ut, U, H, G4, 0);
-    rc_gates_input_forward(lb->a, x, W, bias, T * B, L->in, G4);
     for (int t = 0; t < T; t++) {
         recur_float *A = lb->a + (size_t)t * B * G4;
         const recur_float *hp = t ? lb->y + (size_t)(t - 1) * B * H : lb->h0;
         const recur_float *cp = t ? lb->c + (size_t)(t - 1) * B * H : lb->c0;
         recur_float *c = lb->c + (size_t)t * B * H, *tc = lb->tc + (size_t)t * B * H, *h = lb->y + (size_t)t * B * H;
-        if (t || lb->has_state) rc_pgemm(B, hp, H, &pu, 1, A, G4);
+        if (t || lb->has_state) rc_pgemm(0, B, hp, H, &pu, 1, A, G4);
+#ifdef RC_SIMD512
+        if (simd) {
+            for (int b = 0; b < B; b++) {
+                size_t k0 = (size_t)b * H;
+                cell_forward512(A + (size_t)b * G4, bias, cp + k0, c + k0, tc + k0, h + k0, H);
+            }
+            continue;
+        }
+#endif
         /* One sigmoid call over the whole step (B x 4H): the candidate block
          * goes in doubled and comes out as tanh(z) = 2 sigmoid(2z) - 1, whose
          * absolute error stays at float rounding (~1e-7). */
         for (int b = 0; b < B; b++) {
-            recur_float *zg = A + (size_t)b * G4 + 2 * H;
-            for (int j = 0; j < H; j++) zg[j] *= 2;
+            recur_float *zb = A + (size_t)b * G4;
+            for (int j = 0; j < G4; j++) zb[j] += bias[j];
+            for (int j = 2 * H; j < 3 * H; j++) zb[j] *= 2;
         }
         rc_vsigmoid(A, A, (size_t)B * G4);
         for (int b = 0; b < B; b++) {
@@ -130,13 +174,12 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
         for (int b = 0; b < B; b++)
             cell_backward(A + (size_t)b * G4, dc + (size_t)b * H, dh + (size_t)b * H, cp + (size_t)b * H,
                           tc + (size_t)b * H, H);
-        if (t > 0 || lb->has_state) rc_pgemm(B, A, G4, &put, 0, dh, H);
+        if (t > 0 || lb->has_state) rc_pgemm(0, B, A, G4, &put, 0, dh, H);
     }
     if (lb->has_state)
         for (size_t k = 0; k < BH; k++) lb->dh0[k] = dh[k], lb->dc0[k] = dc[k];
-    rc_gates_input_backward(need_dx ? lb->dx : NULL, grads + L->off_w, grads + L->off_b, lb->a, x, W, T * B, L->in,
-                            G4);
-    rc_gates_recurrent_backward(grads + L->off_u, G4, lb->a, G4, lb->y, lb->h0, lb->has_state, B, T, H, G4);
+    rc_gates_backward_packed(need_dx ? lb->dx : NULL, grads + L->off_w, grads + L->off_u, grads + L->off_b, lb->a, x,
+                             W, lb->y, lb->h0, lb->has_state, B, T, L->in, H, G4, lb->ut);
 }
 
 const rc_layer_ops rc_lstm_ops = {lstm_buf_size, lstm_bind, lstm_init, lstm_forward, lstm_backward};

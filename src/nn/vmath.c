@@ -24,6 +24,7 @@
 #include "nn/act.h"
 #include "nn/vmath.h"
 #include "core/core.h"
+#include "nn/simd.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -69,65 +70,7 @@ static inline float clampf(float x, float lo, float hi)
     return x > hi ? hi : x;
 }
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#define RC_HAVE_AVX512_PATH 1
-#include <immintrin.h>
-
-#define RC_AVX512 __attribute__((target("avx512f")))
-
-/* exp(x) for x in [-88, 88] or NaN: x = n ln2 + f, the degree-7 Taylor
- * polynomial of exp(f), times 2^n by scalef. */
-RC_AVX512 static inline __m512 exp512(__m512 x)
-{
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    f = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), f);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
-/* max/min return their second operand when either is NaN: NaN stays NaN. */
-RC_AVX512 static inline __m512 clamp512(__m512 x, float lo, float hi)
-{
-    return _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), x));
-}
-
-RC_AVX512 static inline __m512 sigmoid512(__m512 x)
-{
-    const __m512 one = _mm512_set1_ps(1.0f);
-    __m512 e = exp512(clamp512(_mm512_sub_ps(_mm512_setzero_ps(), x), -87.0f, 88.0f));
-    return _mm512_div_ps(one, _mm512_add_ps(one, e));
-}
-
-RC_AVX512 static inline __m512 tanh512(__m512 x)
-{
-    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
-    const __m512 one = _mm512_set1_ps(1.0f);
-    __m512i xi = _mm512_castps_si512(x);
-    __m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, xi));
-    __m512 e = exp512(clamp512(_mm512_mul_ps(a, _mm512_set1_ps(-2.0f)), -87.0f, 88.0f));
-    __m512 big = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
-    big = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(big), _mm512_and_si512(sign, xi)));
-    __m512 x2 = _mm512_mul_ps(x, x);
-    __m512 p = _mm512_set1_ps(21844.0f / 6081075);
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-1382.0f / 155925));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(62.0f / 2835));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-17.0f / 315));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(2.0f / 15));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-1.0f / 3));
-    p = _mm512_fmadd_ps(p, x2, one);
-    __m512 small = _mm512_mul_ps(x, p);
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.25f), _CMP_LT_OQ), big, small);
-}
-
+#ifdef RC_SIMD512
 RC_AVX512 static void vsigmoid512(float *y, const float *x, size_t n)
 {
     size_t i = 0;
@@ -186,7 +129,7 @@ RC_CLONES static void vtanh_loop(float *y, const float *x, size_t n)
 
 void rc_vsigmoid(float *y, const float *x, size_t n)
 {
-#ifdef RC_HAVE_AVX512_PATH
+#ifdef RC_SIMD512
     if (rc_cpu_avx512()) {
         vsigmoid512(y, x, n);
         return;
@@ -197,7 +140,7 @@ void rc_vsigmoid(float *y, const float *x, size_t n)
 
 void rc_vtanh(float *y, const float *x, size_t n)
 {
-#ifdef RC_HAVE_AVX512_PATH
+#ifdef RC_SIMD512
     if (rc_cpu_avx512()) {
         vtanh512(y, x, n);
         return;

@@ -40,9 +40,13 @@ typedef struct {
     double loss[RC_MAX_CHUNKS];
 } job;
 
+/* Chunks of about RC_CHUNK samples, but at least two once a batch has 16
+ * samples, so that a short last batch (32 of 64 in the tutorial on AAPL)
+ * still keeps two cores busy. A function of B alone, whatever the threads. */
 static int n_chunks_for(int B)
 {
     int c = (B + RC_CHUNK - 1) / RC_CHUNK;
+    if (c < 2 && B >= 16) c = 2;
     return c < 1 ? 1 : c > RC_MAX_CHUNKS ? RC_MAX_CHUNKS : c;
 }
 
