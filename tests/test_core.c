@@ -100,8 +100,9 @@ static void pgemm_case(int ta, int M, int N, int K, int trans, int acc)
 }
 
 /* A block of rows (rc_pack_rows) of a matrix packed with its column sums
- * (rc_pack_sum) times the matching columns of A^T, as the weight gradients
- * use them; the sums equal a plain k-ordered loop bit for bit. */
+ * (rc_pack_sum), and of an in-place view of it (rc_pack_view, odd leading
+ * dimension), times the matching columns of A^T, as the weight gradients use
+ * them; the sums equal a plain k-ordered loop bit for bit. */
 static void pgemm_rows_case(int M, int N, int K, int k0, int nk)
 {
     int lds = N + 3;
@@ -113,12 +114,20 @@ static void pgemm_rows_case(int M, int N, int K, int k0, int nk)
     for (size_t i = 0; i < (size_t)K * M; i++) A[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
     for (size_t i = 0; i < (size_t)K * lds; i++) S[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
     for (int j = 0; j < N; j++) sum[j] = 0.25f;
-    rc_packed pk, v;
+    float *C3 = calloc((size_t)M * N, sizeof *C3);
+    rc_packed pk, v, view = rc_pack_view(S, lds, K, N);
     rc_pack_sum(&pk, buf, S, lds, K, N, sum);
     v = rc_pack_rows(&pk, k0, nk);
     rc_pgemm(1, M, A + (size_t)k0 * M, M, &v, 0, C1, N);
+    v = rc_pack_rows(&view, k0, nk);
+    rc_pgemm(1, M, A + (size_t)k0 * M, M, &v, 0, C3, N);
     rc_gemm_naive(1, 0, M, N, nk, 1, A + (size_t)k0 * M, M, S + (size_t)k0 * lds, lds, 0, C2, N);
-    for (size_t i = 0; i < (size_t)M * N; i++) assert_true(fabs(C1[i] - C2[i]) <= 2e-6 * (nk + 1));
+    for (size_t i = 0; i < (size_t)M * N; i++) {
+        assert_true(fabs(C1[i] - C2[i]) <= 2e-6 * (nk + 1));
+        assert_true(fabs(C3[i] - C2[i]) <= 2e-6 * (nk + 1));
+    }
+    if (pk.simd) assert_memory_equal(C1, C3, (size_t)M * N * sizeof *C1); /* same kernel, same order */
+    free(C3);
     for (int j = 0; j < N; j++) {
         float e = 0.25f;
         for (int k = 0; k < K; k++) e += S[(size_t)k * lds + j];

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "recur.h"
+#include "core/core.h" /* internal: rc_cpu_disable_simd */
 #include "nn/vmath.h" /* internal: the vectorised activations */
 
 /* RECUR_SKIP_SLOW=1 (set by `make valgrind`) skips the training-heavy tests,
@@ -347,6 +348,57 @@ static void t_deterministic_threads(void **s)
     free(a), free(b), free(c);
 }
 
+/* The AVX-512 kernels (packed step products, fused cell pass, weight
+ * gradients read in place at H=20 or packed in blocks at H=64) against the
+ * portable code over BLAS: two SGD steps from the same weights end within
+ * float rounding of each other. */
+static void fit_simd(int simd, float *out, size_t n_out)
+{
+    static float x[80 * SINE_T], y[80];
+    sine(x, y, 80, SINE_T, 5);
+    rc_cpu_disable_simd(!simd);
+    recur_model *m = NULL;
+    assert_int_equal(recur_model_new(1, &m, NULL), RECUR_OK);
+    assert_int_equal(recur_model_add_lstm(m, 64, 1, NULL), RECUR_OK);
+    assert_int_equal(recur_model_add_lstm(m, 20, 0, NULL), RECUR_OK);
+    assert_int_equal(recur_model_add_dense(m, 1, RECUR_ACT_LINEAR, NULL), RECUR_OK);
+    recur_compile_opts co = recur_compile_opts_default();
+    co.optim = recur_optim_opts_default(RECUR_OPT_SGD);
+    co.optim.lr = 0.1;
+    assert_int_equal(recur_model_compile(m, &co, NULL), RECUR_OK);
+    recur_fit_opts fo = recur_fit_opts_default();
+    fo.epochs = 1, fo.batch_size = 40, fo.shuffle = 0;
+    assert_int_equal(recur_model_fit(m, x, y, 80, SINE_T, NULL, NULL, 0, &fo, NULL, NULL), RECUR_OK);
+    assert_int_equal(recur_model_n_params(m), n_out);
+    memcpy(out, recur_model_params(m), n_out * sizeof *out);
+    recur_model_free(m);
+    rc_cpu_disable_simd(0);
+}
+
+static void t_simd_matches_portable(void **s)
+{
+    (void)s;
+    size_t n = 4 * 64 * (1 + 64 + 1) + 4 * 20 * (64 + 20 + 1) + 21;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *w0 = malloc(n * sizeof *w0);
+    recur_model *m = NULL; /* the initial weights, to see that training moved them */
+    assert_int_equal(recur_model_new(1, &m, NULL), RECUR_OK);
+    assert_int_equal(recur_model_add_spec(m, "lstm(64,seq) lstm(20) dense(1)", NULL), RECUR_OK);
+    assert_int_equal(recur_model_compile(m, NULL, NULL), RECUR_OK);
+    memcpy(w0, recur_model_params(m), n * sizeof *w0);
+    recur_model_free(m);
+    fit_simd(1, a, n);
+    fit_simd(0, b, n);
+    double worst = 0, moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)a[i] - b[i]));
+        moved = fmax(moved, fabs((double)a[i] - w0[i]));
+    }
+    printf("  simd vs portable: largest weight difference %.2g after updates of up to %.2g\n", worst, moved);
+    assert_true(moved > 1e-3);
+    assert_true(worst < 1e-5);
+    free(a), free(b), free(w0);
+}
+
 static void t_diverges(void **s)
 {
     (void)s;
@@ -464,6 +516,7 @@ int main(void)
         cmocka_unit_test(t_learn_gru),
         cmocka_unit_test(t_learn_tutorial),
         cmocka_unit_test(t_deterministic_threads),
+        cmocka_unit_test(t_simd_matches_portable),
         cmocka_unit_test(t_diverges),
         cmocka_unit_test(t_early_stop_and_interrupt),
         cmocka_unit_test(t_resume_bit_identical),

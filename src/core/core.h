@@ -47,10 +47,10 @@ void rc_cpu_disable_simd(int off);
  * plain row-major copy handed to rc_gemm. The weight gradients use the same
  * kernel, packing the gate gradients a block of steps at a time. */
 typedef struct {
-    recur_float *p; /* packed floats: rc_pack_floats(K, N), the caller's buffer */
+    recur_float *p; /* packed floats (rc_pack_floats(K, N), the caller's buffer) or the viewed matrix */
     int K, N;
     int simd;       /* 1: read by the AVX-512 kernel; 0: row-major for rc_gemm */
-    size_t ps, ks;  /* element (k, 16q + l) at p[q*ps + k*ks + l] (simd); row-major: ks = N */
+    size_t ps, ks;  /* element (k, 16q + l) at p[q*ps + k*ks + l] (simd); row-major: ks = leading dim */
 } rc_packed;
 
 /* Floats needed to pack a (K,N) matrix. */
@@ -60,7 +60,11 @@ void rc_pack(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, i
 /* rc_pack (not transposed), and colsum[j] += column sums of B, k in order:
  * a bias gradient read in the same pass. */
 void rc_pack_sum(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int K, int N, recur_float *colsum);
-/* Rows k0..k0+nk-1 of a packed matrix, as one (no copy). */
+/* B (K,N) row-major with leading dimension lds, read in place by the kernel
+ * (or by rc_gemm): for a B used once, when its rows do not fall on a few
+ * cache sets (see rc_gates_backward_packed). */
+rc_packed rc_pack_view(const recur_float *src, int lds, int K, int N);
+/* Rows k0..k0+nk-1 of a packed matrix or view, as one (no copy). */
 rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk);
 /* C (M,N) = [C +] op(A) (M,K) B: accumulate 1 adds to C, 0 overwrites it.
  * op(A) is A (M,K) with leading dimension lda, or when trans_a A^T for A

@@ -8,7 +8,8 @@
  *
  * B is read 16 columns ("a panel") at a time: element (k, 16q + l) is at
  * p[q*ps + k*ks + l]. Packed: panels of K x 16 floats (ps = 16K, ks = 16),
- * zero-padded past N. The micro-kernel keeps an 8-row x 48-column block of C
+ * zero-padded past N. A view of a row-major matrix in place: ps = 16,
+ * ks = its leading dimension. The micro-kernel keeps an 8-row x 48-column block of C
  * in 24 vector registers and, per k, loads three B vectors and broadcasts
  * eight elements of A: 24 FMAs per 11 loads. Columns past N are masked on
  * every load and store of B and C; rows past M are not computed.
@@ -101,6 +102,14 @@ void rc_pack_sum(rc_packed *pk, recur_float *buf, const recur_float *src, int ld
     for (int k = 0; k < K; k++) /* row by row, in k order, as the vector code */
         for (int j = 0; j < N; j++) colsum[j] += src[(size_t)k * lds + j];
     rc_pack(pk, buf, src, lds, 0, K, N);
+}
+
+rc_packed rc_pack_view(const recur_float *src, int lds, int K, int N)
+{
+    rc_packed v;
+    v.p = (recur_float *)src, v.K = K, v.N = N, v.simd = simd_ok();
+    v.ps = v.simd ? PANEL : 0, v.ks = (size_t)lds;
+    return v;
 }
 
 rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk)

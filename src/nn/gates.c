@@ -98,11 +98,23 @@ void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU,
                               const recur_float *h0, int has_state, int B, int T, int I, int H, int GH,
                               recur_float *buf)
 {
-    const int sb = block_steps(B);
+    /* The gate gradients are read in place (one pass for the bias, then the
+     * kernel), unless their row stride is a multiple of 1 KB: the 48-column
+     * strips the kernel streams would then fall on a few cache sets (4 KB at
+     * H=256), so blocks of steps are packed, summing the bias on the way. */
+    const int view = (GH * (int)sizeof *dP) % 1024 != 0;
+    const int sb = view ? T : block_steps(B);
+    if (view)
+        for (int r = 0; r < T * B; r++) {
+            const recur_float *row = dP + (size_t)r * GH;
+            for (int j = 0; j < GH; j++) db[j] += row[j];
+        }
     for (int t0 = 0; t0 < T; t0 += sb) {
         int rows = ((T - t0 < sb ? T - t0 : sb)) * B;
+        const recur_float *blk = dP + (size_t)t0 * B * GH;
         rc_packed pk;
-        rc_pack_sum(&pk, buf, dP + (size_t)t0 * B * GH, GH, rows, GH, db);
+        if (view) pk = rc_pack_view(blk, GH, rows, GH);
+        else rc_pack_sum(&pk, buf, blk, GH, rows, GH, db);
         rc_pgemm(1, I, X + (size_t)t0 * B * I, I, &pk, 1, dW, GH);
         if (t0 > 0) {
             rc_pgemm(1, H, hs + (size_t)(t0 - 1) * B * H, H, &pk, 1, dU, GH);
