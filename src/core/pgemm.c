@@ -198,22 +198,37 @@ __attribute__((target("avx512f"))) static void block_t(int mr, int nv, int K, co
     }
 }
 
+/* The MR x 48 block of C at rows i.., panels q.. (fewer at the ends). */
+__attribute__((target("avx512f"))) static inline void tile(int ta, int i, int q, int q1, int M, const float *A, int lda,
+                                                           const rc_packed *B, int acc, float *C, int ldc)
+{
+    int nv = q1 - q < NV ? q1 - q : NV, mr = M - i < MR ? M - i : MR;
+    int cols = B->N - q * PANEL, tail = cols < nv * PANEL ? cols % PANEL : 0;
+    __mmask16 ml = tail ? (__mmask16)((1u << tail) - 1) : (__mmask16)0xffff;
+    const float *P = B->p + q * B->ps;
+    float *Ci = C + (size_t)i * ldc + q * PANEL;
+    if (ta) block_t(mr, nv, B->K, A + i, lda, P, B->ps, B->ks, Ci, ldc, acc, ml);
+    else block_n(mr, nv, B->K, A + (size_t)i * lda, lda, P, B->ps, B->ks, Ci, ldc, acc, ml);
+}
+
 __attribute__((target("avx512f"))) static void pgemm512(int ta, int M, const float *A, int lda, const rc_packed *B,
                                                        int acc, float *C, int ldc)
 {
-    const int K = B->K, N = B->N, np = (N + PANEL - 1) / PANEL;
-    const size_t ps = B->ps, ks = B->ks;
-    for (int q = 0; q < np; q += NV) {
-        int nv = np - q < NV ? np - q : NV;
-        int cols = N - q * PANEL, tail = cols < nv * PANEL ? cols % PANEL : 0;
-        __mmask16 ml = tail ? (__mmask16)((1u << tail) - 1) : (__mmask16)0xffff;
-        const float *P = B->p + q * ps;
-        for (int i = 0; i < M; i += MR) {
-            int mr = M - i < MR ? M - i : MR;
-            float *Ci = C + (size_t)i * ldc + q * PANEL;
-            if (ta) block_t(mr, nv, K, A + i, lda, P, ps, ks, Ci, ldc, acc, ml);
-            else block_n(mr, nv, K, A + (size_t)i * lda, lda, P, ps, ks, Ci, ldc, acc, ml);
-        }
+    const int np = (B->N + PANEL - 1) / PANEL;
+    if (M <= 64) { /* a step: each 48-column strip of B is reused from L1 by every 8-row block */
+        for (int q = 0; q < np; q += NV)
+            for (int i = 0; i < M; i += MR) tile(ta, i, q, np, M, A, lda, B, acc, C, ldc);
+        return;
+    }
+    /* All steps at once: a block of strips sized to ~256 KB stays in L2 while
+     * every row block passes over it, so A is read once per block of strips
+     * rather than once per strip. */
+    int qb = (int)(262144 / ((size_t)B->K * PANEL * sizeof(float))) / NV * NV;
+    if (qb < NV) qb = NV;
+    for (int q0 = 0; q0 < np; q0 += qb) {
+        int q1 = np - q0 < qb ? np : q0 + qb;
+        for (int i = 0; i < M; i += MR)
+            for (int q = q0; q < q1; q += NV) tile(ta, i, q, q1, M, A, lda, B, acc, C, ldc);
     }
 }
 #endif
