@@ -215,12 +215,12 @@ __attribute__((target("avx512f"))) static void pgemm512(int ta, int M, const flo
                                                        int acc, float *C, int ldc)
 {
     const int np = (B->N + PANEL - 1) / PANEL;
-    if (M <= 64) { /* a step: each 48-column strip of B is reused from L1 by every 8-row block */
+    if (M <= 64 || ta) { /* a step, or A^T (K long): each 48-column strip of B is reused by every 8-row block */
         for (int q = 0; q < np; q += NV)
             for (int i = 0; i < M; i += MR) tile(ta, i, q, np, M, A, lda, B, acc, C, ldc);
         return;
     }
-    /* All steps at once: a block of strips sized to ~256 KB stays in L2 while
+    /* All steps at once (X W): a block of strips sized to ~256 KB stays in L2 while
      * every row block passes over it, so A is read once per block of strips
      * rather than once per strip. */
     int qb = (int)(262144 / ((size_t)B->K * PANEL * sizeof(float))) / NV * NV;
