@@ -93,6 +93,16 @@ void rc_gates_input_forward_packed(recur_float *P, const recur_float *X, const r
     rc_pgemm(0, R, X, I, &pw, 0, P, GH);
 }
 
+/* db += column sums of P (R, GH), rows in order. restrict: no aliasing
+ * check, so the compiler vectorises it. */
+static void colsum(recur_float *restrict db, const recur_float *restrict P, int R, int GH)
+{
+    for (int r = 0; r < R; r++) {
+        const recur_float *restrict row = P + (size_t)r * GH;
+        for (int j = 0; j < GH; j++) db[j] += row[j];
+    }
+}
+
 void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU, recur_float *db,
                               const recur_float *dP, const recur_float *X, const recur_float *W, const recur_float *hs,
                               const recur_float *h0, int has_state, int B, int T, int I, int H, int GH,
@@ -104,11 +114,7 @@ void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU,
      * H=256), so blocks of steps are packed, summing the bias on the way. */
     const int view = (GH * (int)sizeof *dP) % 1024 != 0;
     const int sb = view ? T : block_steps(B);
-    if (view)
-        for (int r = 0; r < T * B; r++) {
-            const recur_float *row = dP + (size_t)r * GH;
-            for (int j = 0; j < GH; j++) db[j] += row[j];
-        }
+    if (view) colsum(db, dP, T * B, GH);
     for (int t0 = 0; t0 < T; t0 += sb) {
         int rows = ((T - t0 < sb ? T - t0 : sb)) * B;
         const recur_float *blk = dP + (size_t)t0 * B * GH;
