@@ -163,40 +163,29 @@ micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, 
         else micro(TA, MRV, 1, K, A, lda, P, ps, ks, C, ldc, acc, ml);                                           \
         break;
 
-/* A (M,K) row-major: C rows are A rows. */
-__attribute__((target("avx512f"))) static void block_n(int mr, int nv, int K, const float *A, int lda, const float *P,
-                                                      size_t ps, size_t ks, float *C, int ldc, int acc, __mmask16 ml)
-{
-    switch (mr) {
-        RC_MICRO_ROW(0, 8)
-        RC_MICRO_ROW(0, 7)
-        RC_MICRO_ROW(0, 6)
-        RC_MICRO_ROW(0, 5)
-        RC_MICRO_ROW(0, 4)
-        RC_MICRO_ROW(0, 3)
-        RC_MICRO_ROW(0, 2)
-        RC_MICRO_ROW(0, 1)
-    default: break;
+/* block_n: A (M,K) row-major, C rows are A rows. block_t: A stored
+ * transposed, (K,M) row-major, C rows are A columns (weight gradients X^T dP,
+ * where K runs over time steps and batch rows). */
+#define RC_BLOCK_FN(NAME, TA)                                                                                    \
+    __attribute__((target("avx512f"))) static void NAME(int mr, int nv, int K, const float *A, int lda,         \
+                                                        const float *P, size_t ps, size_t ks, float *C, int ldc,  \
+                                                        int acc, __mmask16 ml)                                    \
+    {                                                                                                            \
+        switch (mr) {                                                                                            \
+            RC_MICRO_ROW(TA, 8)                                                                                  \
+            RC_MICRO_ROW(TA, 7)                                                                                  \
+            RC_MICRO_ROW(TA, 6)                                                                                  \
+            RC_MICRO_ROW(TA, 5)                                                                                  \
+            RC_MICRO_ROW(TA, 4)                                                                                  \
+            RC_MICRO_ROW(TA, 3)                                                                                  \
+            RC_MICRO_ROW(TA, 2)                                                                                  \
+            RC_MICRO_ROW(TA, 1)                                                                                  \
+        default: break;                                                                                          \
+        }                                                                                                        \
     }
-}
 
-/* A stored transposed, (K,M) row-major: C rows are A columns (weight
- * gradients X^T dP, where K runs over time steps and batch rows). */
-__attribute__((target("avx512f"))) static void block_t(int mr, int nv, int K, const float *A, int lda, const float *P,
-                                                      size_t ps, size_t ks, float *C, int ldc, int acc, __mmask16 ml)
-{
-    switch (mr) {
-        RC_MICRO_ROW(1, 8)
-        RC_MICRO_ROW(1, 7)
-        RC_MICRO_ROW(1, 6)
-        RC_MICRO_ROW(1, 5)
-        RC_MICRO_ROW(1, 4)
-        RC_MICRO_ROW(1, 3)
-        RC_MICRO_ROW(1, 2)
-        RC_MICRO_ROW(1, 1)
-    default: break;
-    }
-}
+RC_BLOCK_FN(block_n, 0)
+RC_BLOCK_FN(block_t, 1)
 
 /* The MR x 48 block of C at rows i.., panels q.. (fewer at the ends). */
 __attribute__((target("avx512f"))) static inline void tile(int ta, int i, int q, int q1, int M, const float *A, int lda,
