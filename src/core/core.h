@@ -58,7 +58,7 @@ size_t rc_pack_floats(int K, int N);
 /* Packs B (K,N): element (k,j) is src[k*lds + j], or src[j*lds + k] when trans. */
 void rc_pack(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int trans, int K, int N);
 /* rc_pack (not transposed), and colsum[j] += column sums of B, k in order:
- * a bias gradient read in the same pass. */
+ * a bias gradient read in the same pass (none when colsum is NULL). */
 void rc_pack_sum(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int K, int N, recur_float *colsum);
 /* B (K,N) row-major with leading dimension lds, read in place by the kernel
  * (or by rc_gemm): for a B used once, when its rows do not fall on a few

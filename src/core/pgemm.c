@@ -99,8 +99,9 @@ void rc_pack_sum(rc_packed *pk, recur_float *buf, const recur_float *src, int ld
         return;
     }
 #endif
-    for (int k = 0; k < K; k++) /* row by row, in k order, as the vector code */
-        for (int j = 0; j < N; j++) colsum[j] += src[(size_t)k * lds + j];
+    if (colsum)
+        for (int k = 0; k < K; k++) /* row by row, in k order, as the vector code */
+            for (int j = 0; j < N; j++) colsum[j] += src[(size_t)k * lds + j];
     rc_pack(pk, buf, src, lds, 0, K, N);
 }
 

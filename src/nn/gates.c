@@ -114,7 +114,7 @@ void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU,
      * H=256), so blocks of steps are packed, summing the bias on the way. */
     const int view = (GH * (int)sizeof *dP) % 1024 != 0;
     const int sb = view ? T : block_steps(B);
-    if (view) colsum(db, dP, T * B, GH);
+    if (view && db) colsum(db, dP, T * B, GH);
     for (int t0 = 0; t0 < T; t0 += sb) {
         int rows = ((T - t0 < sb ? T - t0 : sb)) * B;
         const recur_float *blk = dP + (size_t)t0 * B * GH;

@@ -125,7 +125,8 @@ void rc_gates_input_forward_packed(recur_float *P, const recur_float *X, const r
  * dP (T,B,GH): dW += X^T dP, dU += sum_t h_{t-1}^T dP_t (h_{-1} = h0, used when
  * has_state), db += column sums; dP is read in place or, at strides that
  * map onto few cache sets, packed a block of steps at a time (summing the
- * bias while packing); then dX (R, I) = dP W^T when dX != NULL. */
+ * bias while packing; db NULL: the caller summed it); then dX (R, I) = dP W^T
+ * when dX != NULL. */
 void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU, recur_float *db,
                               const recur_float *dP, const recur_float *X, const recur_float *W, const recur_float *hs,
                               const recur_float *h0, int has_state, int B, int T, int I, int H, int GH,
