@@ -74,7 +74,7 @@ size_t rc_gates_pack_floats(int I, int H, int G, int B, int T)
 {
     int GH = G * H, sb = block_steps(B);
     size_t rows = (size_t)(sb < T ? sb : T) * B;
-    size_t n = zmax(rc_pack_floats(H, GH), rc_pack_floats(GH, H));
+    size_t n = zmax(rc_pack_floats(H, GH) + rc_pack_floats(I, GH), rc_pack_floats(GH, H));
     n = zmax(n, zmax(rc_pack_floats(I, GH), rc_pack_floats(GH, I)));
     return zmax(n, rc_pack_floats((int)rows, GH));
 }
@@ -85,12 +85,11 @@ void rc_gates_pack_u(rc_packed *pk, recur_float *buf, const recur_float *U, int 
     else rc_pack(pk, buf, U, GH, 0, H, GH);
 }
 
-void rc_gates_input_forward_packed(recur_float *P, const recur_float *X, const recur_float *W, int R, int I, int GH,
-                                   recur_float *buf)
+void rc_gates_pack_forward(rc_packed *pu, rc_packed *pw, recur_float *buf, const recur_float *U, const recur_float *W,
+                           int I, int H, int GH)
 {
-    rc_packed pw;
-    rc_pack(&pw, buf, W, GH, 0, I, GH);
-    rc_pgemm(0, R, X, I, &pw, 0, P, GH);
+    rc_pack(pu, buf, U, GH, 0, H, GH);
+    rc_pack(pw, buf + rc_pack_floats(H, GH), W, GH, 0, I, GH);
 }
 
 /* db += column sums of P (R, GH), rows in order. restrict: no aliasing

@@ -118,9 +118,10 @@ void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, co
 size_t rc_gates_pack_floats(int I, int H, int G, int B, int T);
 /* U (H, GH) packed for the per-step products: h U forward, dP U^T backward. */
 void rc_gates_pack_u(rc_packed *pk, recur_float *buf, const recur_float *U, int H, int GH, int backward);
-/* P (R, GH) = X (R, I) W (I, GH), no bias. */
-void rc_gates_input_forward_packed(recur_float *P, const recur_float *X, const recur_float *W, int R, int I, int GH,
-                                   recur_float *buf);
+/* U (H, GH) and W (I, GH) packed side by side in buf, for x_t W + h_{t-1} U
+ * one step at a time (the step's gates stay in cache). */
+void rc_gates_pack_forward(rc_packed *pu, rc_packed *pw, recur_float *buf, const recur_float *U, const recur_float *W,
+                           int I, int H, int GH);
 /* Everything after the time loop of a backward pass, from the gate gradients
  * dP (T,B,GH): dW += X^T dP, dU += sum_t h_{t-1}^T dP_t (h_{-1} = h0, used when
  * has_state), db += column sums; dP is read in place or, at strides that
