@@ -26,11 +26,7 @@ static void drop_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
 {
     (void)p;
     size_t n = rows_of(L, B, T) * (size_t)L->in;
-    if (!training) { /* the identity; no backward follows, so no mask */
-        for (size_t k = 0; k < n; k++) lb->y[k] = x[k];
-        return;
-    }
-    if (L->rate == 0) {
+    if (!training || L->rate == 0) {
         for (size_t k = 0; k < n; k++) lb->y[k] = x[k], lb->mask[k] = 1;
         return;
     }
