@@ -8,6 +8,10 @@
  * half one GEMM per step; backward mirrors it: weight gradients for all steps in
  * one GEMM each, one GEMM per step for dL/dh_{t-1}. The layer files keep only
  * their gate nonlinearities and state updates.
+ *
+ * The LSTM runs the same products through rc_pgemm (core/pgemm.c) with its
+ * weights packed once per pass (the *_packed functions at the end): U and W
+ * forward, U^T and W^T backward; GRU, SimpleRNN and Dense use rc_gemm.
  */
 #include "nn/layer.h"
 
@@ -16,9 +20,8 @@
 void rc_gates_input_forward(recur_float *P, const recur_float *X, const recur_float *W, const recur_float *b, int R,
                             int I, int GH)
 {
-    if (b)
-        for (int r = 0; r < R; r++) memcpy(P + (size_t)r * GH, b, sizeof *P * (size_t)GH);
-    rc_gemm(0, 0, R, GH, I, 1, X, I, W, GH, b ? 1 : 0, P, GH);
+    for (int r = 0; r < R; r++) memcpy(P + (size_t)r * GH, b, sizeof *P * (size_t)GH);
+    rc_gemm(0, 0, R, GH, I, 1, X, I, W, GH, 1, P, GH);
 }
 
 void rc_gates_step_forward(recur_float *Pt, int ldp, const recur_float *h, const recur_float *U, int ldu, int B,
@@ -58,8 +61,8 @@ void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, co
     rc_gemm(0, 0, B, H, N, 1, dPt, ldp, UT, H, beta, dh, H);
 }
 
-/* Gate-gradient rows packed at a time in rc_gates_backward_packed: 256 rows
- * of 4H floats stay in L2 (400 KB at H=100, 1 MB at H=256). */
+/* Gate-gradient rows packed at a time in rc_gates_backward_packed (when
+ * they are packed at all): 256 rows of 4H floats, 1 MB at H=256. */
 #define RC_BLOCK_ROWS 256
 
 static int block_steps(int B)
@@ -74,15 +77,10 @@ size_t rc_gates_pack_floats(int I, int H, int G, int B, int T)
 {
     int GH = G * H, sb = block_steps(B);
     size_t rows = (size_t)(sb < T ? sb : T) * B;
-    size_t n = zmax(rc_pack_floats(H, GH) + rc_pack_floats(I, GH), rc_pack_floats(GH, H));
-    n = zmax(n, zmax(rc_pack_floats(I, GH), rc_pack_floats(GH, I)));
-    return zmax(n, rc_pack_floats((int)rows, GH));
-}
-
-void rc_gates_pack_u(rc_packed *pk, recur_float *buf, const recur_float *U, int H, int GH, int backward)
-{
-    if (backward) rc_pack(pk, buf, U, GH, 1, GH, H);
-    else rc_pack(pk, buf, U, GH, 0, H, GH);
+    /* forward: U and W side by side; backward: U^T, then the dP blocks, then W^T, one at a time */
+    size_t fwd = rc_pack_floats(H, GH) + rc_pack_floats(I, GH);
+    size_t bwd = zmax(zmax(rc_pack_floats(GH, H), rc_pack_floats((int)rows, GH)), rc_pack_floats(GH, I));
+    return zmax(fwd, bwd);
 }
 
 void rc_gates_pack_forward(rc_packed *pu, rc_packed *pw, recur_float *buf, const recur_float *U, const recur_float *W,

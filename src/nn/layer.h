@@ -41,7 +41,7 @@ typedef struct {
     recur_float *dc0;  /* (B,H) dL/dc0 */
     recur_float *mask; /* Dropout: scaled keep mask (rows, I) */
     recur_float *ut;   /* recurrent layers: U^T (G*H, H), made once per backward;
-                        * LSTM: U packed (rc_gates_pack_u) for forward, then for backward */
+                        * LSTM: its packed weights (rc_gates_pack_floats), per pass */
     int has_state;     /* h0/c0 may be non-zero */
 } rc_lbuf;
 
@@ -91,8 +91,7 @@ extern const rc_layer_ops rc_lstm_ops, rc_gru_ops, rc_rnn_ops, rc_dense_ops, rc_
  * Every recurrent cell computes pre = x W + h U + b with its G gates packed in
  * one matrix (I, G*H); Dense is the G=1, T=1 case of the input half. */
 
-/* P (R, GH) = X (R, I) W (I, GH) + b (GH): the input projection of all R = T*B rows at once.
- * b NULL: no bias (the LSTM adds it in its fused per-step pass). */
+/* P (R, GH) = X (R, I) W (I, GH) + b (GH): the input projection of all R = T*B rows at once. */
 void rc_gates_input_forward(recur_float *P, const recur_float *X, const recur_float *W, const recur_float *b, int R,
                             int I, int GH);
 /* Pt (B, N) += h (B, H) U (H, N), U with leading dimension ldu (one step). */
@@ -116,8 +115,6 @@ void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, co
  * once per call into a scratch buffer of rc_gates_pack_floats(I, H, G, B, T)
  * floats (LSTM). ---- */
 size_t rc_gates_pack_floats(int I, int H, int G, int B, int T);
-/* U (H, GH) packed for the per-step products: h U forward, dP U^T backward. */
-void rc_gates_pack_u(rc_packed *pk, recur_float *buf, const recur_float *U, int H, int GH, int backward);
 /* U (H, GH) and W (I, GH) packed side by side in buf, for x_t W + h_{t-1} U
  * one step at a time (the step's gates stay in cache). */
 void rc_gates_pack_forward(rc_packed *pu, rc_packed *pw, recur_float *buf, const recur_float *U, const recur_float *W,

@@ -12,6 +12,11 @@
  *   dz_o = dh tanh(c) o(1-o)   dc_next = dc f   dh_{t-1} = dz U^T
  * Gate activations are cached in `a` and overwritten in place by dz.
  * Not here: dropout/recurrent_dropout inside the cell, other activations.
+ *
+ * Every product goes through rc_pgemm with the weights packed once per pass;
+ * on AVX-512 CPUs the per-row cell passes are hand-vectorised (one pass each
+ * way, the backward one also summing the bias gradient), elsewhere they are
+ * the portable loops below.
  */
 #include "nn/act.h"
 #include "nn/layer.h"
@@ -22,7 +27,8 @@ static size_t lstm_buf_size(const rc_layer *L, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
     /* y, c, tc: T*B*H each; a: T*B*4H; dx: T*B*I; dh, dc, h0, c0, dh0, dc0: B*H each */
-    return 3 * TB * H + TB * 4 * H + TB * (size_t)L->in + 6 * (size_t)B * H + rc_gates_pack_floats(L->in, L->units, 4, B, T);
+    return 3 * TB * H + TB * 4 * H + TB * (size_t)L->in + 6 * (size_t)B * H +
+           rc_gates_pack_floats(L->in, L->units, 4, B, T); /* ut: packed weights */
 }
 
 static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
@@ -209,8 +215,8 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
 #else
     const int simd = 0;
 #endif
-    rc_packed put;
-    rc_gates_pack_u(&put, lb->ut, U, H, G4, 1);
+    rc_packed put; /* U^T (4H, H), for dh_{t-1} = dz U^T */
+    rc_pack(&put, lb->ut, U, G4, 1, G4, H);
     for (int t = T - 1; t >= 0; t--) {
         recur_float *A = lb->a + (size_t)t * B * G4; /* activations in, dz out */
         const recur_float *cp = t ? lb->c + (size_t)(t - 1) * BH : lb->c0;
