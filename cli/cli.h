@@ -82,6 +82,14 @@ int cli_opt_choice(const char *cmd, const char *opt, const char *arg, const char
 /* Non-empty text. */
 int cli_opt_text(const char *cmd, const char *opt, const char *arg, const char **out);
 
+/* The --help lines of the options every command that scores a saved model
+ * on a CSV shares (evaluate, predict, forecast). */
+#define CLI_HELP_MODEL_DATA                                                                                      \
+    "  --model MODEL           model file written by recur train (required)\n"                                 \
+    "  --data FILE             CSV with the model's columns (required)\n"                                      \
+    "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: the policy the\n"          \
+    "                          model was trained with)\n"
+
 /* Turns a getopt_long '?' or ':' result into a one-line usage error. */
 int cli_getopt_error(const char *cmd, int c, char **argv, const struct option *longopts);
 /* Usage error for a stray positional argument, if any remain after getopt. */

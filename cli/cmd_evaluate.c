@@ -21,10 +21,7 @@ static void help(void)
            "value and the scores of all steps are pooled; per-step MAE is listed too.\n"
            "\n"
            "Input:\n"
-           "  --model MODEL           model file written by recur train (required)\n"
-           "  --data FILE             CSV with the model's columns (required)\n"
-           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: the policy the\n"
-           "                          model was trained with)\n"
+           CLI_HELP_MODEL_DATA
            "\n"
            "Output:\n"
            "  --json                  one JSON object instead of the table: n_test, horizon, target,\n"

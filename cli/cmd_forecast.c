@@ -150,10 +150,7 @@ static void help(void)
            "weekly, monthly or yearly; row offsets (+1, +2, ...) when it has no dates.\n"
            "\n"
            "Input:\n"
-           "  --model MODEL           model file written by recur train (required)\n"
-           "  --data FILE             CSV with the model's columns (required)\n"
-           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: the policy the\n"
-           "                          model was trained with)\n"
+           CLI_HELP_MODEL_DATA
            "\n"
            "Forecast:\n"
            "  --steps N               values to forecast, 1 to 100000 (default: 1)\n"

@@ -24,10 +24,7 @@ static void help_predict(void)
            "also predicted+1 .. predicted+(H-1): the same window's forecasts for the following rows).\n"
            "\n"
            "Input:\n"
-           "  --model MODEL           model file written by recur train (required)\n"
-           "  --data FILE             CSV with the model's columns (required)\n"
-           "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: the policy the\n"
-           "                          model was trained with)\n"
+           CLI_HELP_MODEL_DATA
            "  --all                   every row with a full window, not only the test part\n"
            "\n"
            "Output:\n"
