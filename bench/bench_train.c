@@ -35,16 +35,15 @@
  */
 #define _GNU_SOURCE
 #include "recur.h"
+#include "train/train.h" /* internal: rc_default_threads, what threads=0 resolves to */
 
 #include <math.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #ifdef RECUR_BLAS
 #include <cblas.h>
@@ -196,18 +195,6 @@ static long peak_rss_kb(void)
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
     return ru.ru_maxrss; /* kilobytes on Linux */
-}
-
-/* What recur's threads=0 resolves to (the cores this process may use). */
-static int default_threads(void)
-{
-    int n = 0;
-#ifdef CPU_COUNT
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
-#endif
-    if (n < 1) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n;
 }
 
 /* splitmix64: a seeded stream for the synthetic series. */
@@ -378,7 +365,7 @@ static int run_train(bench_opts *o)
     res.gflops = res.gflop / res.s.median;
     res.cores = wall > 0 ? cpu / wall : 0;
     res.threads_asked = o->threads;
-    res.threads_used = o->threads > 0 ? o->threads : default_threads();
+    res.threads_used = o->threads > 0 ? o->threads : rc_default_threads();
     res.n_params = recur_model_n_params(m);
     print_result(o, &res);
     rc = 0;
@@ -428,7 +415,7 @@ static int run_predict(const bench_opts *o)
     res.gflops = gflop / s.median;
     res.cores = wall > 0 ? cpu / wall : 0;
     res.threads_asked = 0;
-    res.threads_used = default_threads() < (n + 31) / 32 ? default_threads() : (n + 31) / 32;
+    res.threads_used = rc_default_threads() < (n + 31) / 32 ? rc_default_threads() : (n + 31) / 32;
     res.n_params = recur_model_n_params(m);
     print_result(o, &res);
     rc = 0;
