@@ -139,7 +139,7 @@ static void pgemm_rows_case(int M, int N, int K, int k0, int nk)
 static void t_pgemm(void **s)
 {
     (void)s;
-    int Ms[] = {1, 2, 7, 8, 9, 17, 32}, Ns[] = {1, 15, 16, 17, 33, 47, 48, 49, 50, 100, 200, 400}, Ks[] = {1, 3, 50, 100};
+    int Ms[] = {1, 2, 7, 8, 9, 17, 32}, Ns[] = {1, 15, 16, 17, 33, 47, 48, 49, 50, 100, 200, 400}, Ks[] = {1, 3, 50, 100, 200, 400};
     for (int pass = 0; pass < 2; pass++) { /* the AVX-512 panels where the CPU has them, then the portable path */
         rc_cpu_disable_simd(pass);
         for (size_t m = 0; m < sizeof Ms / sizeof *Ms; m++)

@@ -51,11 +51,18 @@ typedef struct {
     int K, N;
     int simd;       /* 1: read by the AVX-512 kernel; 0: row-major for rc_gemm */
     size_t ps, ks;  /* element (k, 16q + l) at p[q*ps + k*ks + l] (simd); row-major: ks = leading dim */
+    int tn;         /* simd: the last tn columns (N % 16, see rc_pack) are stored one per row, */
+    const recur_float *tp; /* column N - tn + j at tp[j*tld + k], for dot products; 0: none */
+    size_t tld;
 } rc_packed;
 
 /* Floats needed to pack a (K,N) matrix. */
 size_t rc_pack_floats(int K, int N);
-/* Packs B (K,N): element (k,j) is src[k*lds + j], or src[j*lds + k] when trans. */
+/* Packs B (K,N): element (k,j) is src[k*lds + j], or src[j*lds + k] when trans.
+ * With AVX-512, when N is a few columns past a multiple of 16 and K is long
+ * (dh = dz U^T at H = 50: 50 columns, 200 deep), those columns are stored
+ * one per row and computed as dot products over k instead of in a panel of
+ * which they would fill 2 to 8 lanes of 16. */
 void rc_pack(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int trans, int K, int N);
 /* rc_pack (not transposed), and colsum[j] += column sums of B, k in order:
  * a bias gradient read in the same pass (none when colsum is NULL). */

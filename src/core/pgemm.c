@@ -12,7 +12,10 @@
  * ks = its leading dimension. The micro-kernel keeps an 8-row x 48-column block of C
  * in 24 vector registers and, per k, loads three B vectors and broadcasts
  * eight elements of A: 24 FMAs per 11 loads. Columns past N are masked on
- * every load and store of B and C; rows past M are not computed.
+ * every load and store of B and C; rows past M are not computed. A few
+ * columns past a multiple of 16 with a long K (rc_pack decides) are instead
+ * stored one per row and computed as dot products (dot4x2): at H = 50 the
+ * backward step's dz U^T would otherwise fill 2 lanes of a 16-lane panel.
  */
 #include "core/core.h"
 
@@ -60,9 +63,21 @@ size_t rc_pack_floats(int K, int N)
     return (size_t)K * (size_t)((N + PANEL - 1) / PANEL) * PANEL;
 }
 
+/* Whether the last N % 16 columns go to dot products: per row of C they cost
+ * about tail x (K/16 + 4) vector operations (the 4: the horizontal sum),
+ * against K in a panel. Worth it for dh = dz U^T and dX = dP W^T at H or
+ * I = 50 or 100 (2 or 4 columns, K = 200 or 400); not for the 8 columns of
+ * a forward pass at K = 50. */
+static int dot_tail(int K, int N)
+{
+    int tail = N % PANEL;
+    return tail > 0 && tail <= 8 && tail * ((K + PANEL - 1) / PANEL + 4) < K / 2 ? tail : 0;
+}
+
 void rc_pack(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int trans, int K, int N)
 {
     pk->p = buf, pk->K = K, pk->N = N, pk->simd = simd_ok();
+    pk->tn = 0, pk->tp = NULL, pk->tld = 0;
     if (!pk->simd) { /* a row-major copy for rc_gemm */
         pk->ps = 0, pk->ks = (size_t)N;
         for (int k = 0; k < K; k++)
@@ -71,16 +86,23 @@ void rc_pack(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, i
         return;
     }
     pk->ps = (size_t)K * PANEL, pk->ks = PANEL;
+    int tn = dot_tail(K, N), N0 = N - tn, np = (N0 + PANEL - 1) / PANEL;
+    if (tn) { /* the tail columns, one per row, where their panel would be */
+        recur_float *t = buf + (size_t)np * pk->ps;
+        for (int jj = 0; jj < tn; jj++)
+            for (int k = 0; k < K; k++)
+                t[(size_t)jj * K + k] = trans ? src[(size_t)(N0 + jj) * lds + k] : src[(size_t)k * lds + N0 + jj];
+        pk->tn = tn, pk->tp = t, pk->tld = (size_t)K;
+    }
 #ifdef RC_PGEMM_AVX512
     if (!trans) {
-        pack512(buf, pk->ps, src, lds, K, N, NULL);
+        pack512(buf, pk->ps, src, lds, K, N0, NULL);
         return;
     }
 #endif
-    int np = (N + PANEL - 1) / PANEL;
     for (int q = 0; q < np; q++) {
         recur_float *pq = buf + (size_t)q * pk->ps;
-        int j0 = q * PANEL, w = N - j0 < PANEL ? N - j0 : PANEL;
+        int j0 = q * PANEL, w = N0 - j0 < PANEL ? N0 - j0 : PANEL;
         for (int k = 0; k < K; k++) {
             recur_float *row = pq + (size_t)k * PANEL;
             for (int jj = 0; jj < w; jj++) row[jj] = src[(size_t)(j0 + jj) * lds + k];
@@ -95,6 +117,7 @@ void rc_pack_sum(rc_packed *pk, recur_float *buf, const recur_float *src, int ld
     if (simd_ok()) {
         pk->p = buf, pk->K = K, pk->N = N, pk->simd = 1;
         pk->ps = (size_t)K * PANEL, pk->ks = PANEL;
+        pk->tn = 0, pk->tp = NULL, pk->tld = 0;
         pack512(buf, pk->ps, src, lds, K, N, colsum);
         return;
     }
@@ -110,6 +133,7 @@ rc_packed rc_pack_view(const recur_float *src, int lds, int K, int N)
     rc_packed v;
     v.p = (recur_float *)src, v.K = K, v.N = N, v.simd = simd_ok();
     v.ps = v.simd ? PANEL : 0, v.ks = (size_t)lds;
+    v.tn = 0, v.tp = NULL, v.tld = 0;
     return v;
 }
 
@@ -118,6 +142,7 @@ rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk)
     rc_packed v = *pk;
     v.p = pk->p + (size_t)k0 * pk->ks;
     v.K = nk;
+    if (v.tp) v.tp += k0;
     return v;
 }
 
@@ -193,7 +218,7 @@ __attribute__((target("avx512f"))) static inline void tile(int ta, int i, int q,
                                                            const rc_packed *B, int acc, float *C, int ldc)
 {
     int nv = q1 - q < NV ? q1 - q : NV, mr = M - i < MR ? M - i : MR;
-    int cols = B->N - q * PANEL, tail = cols < nv * PANEL ? cols % PANEL : 0;
+    int cols = B->N - B->tn - q * PANEL, tail = cols < nv * PANEL ? cols % PANEL : 0;
     __mmask16 ml = tail ? (__mmask16)((1u << tail) - 1) : (__mmask16)0xffff;
     const float *P = B->p + q * B->ps;
     float *Ci = C + (size_t)i * ldc + q * PANEL;
@@ -201,10 +226,60 @@ __attribute__((target("avx512f"))) static inline void tile(int ta, int i, int q,
     else block_n(mr, nv, B->K, A + (size_t)i * lda, lda, P, B->ps, B->ks, Ci, ldc, acc, ml);
 }
 
+/* Rows i..i+3 (clamped to M) times columns j, j+1 (clamped to tn) of the
+ * tail, each a dot product over k in vectors of 16: eight independent sums,
+ * each reduced across its lanes at the end. A row's result does not depend on
+ * which rows share its block. */
+__attribute__((target("avx512f"))) static void dot4x2(int M, int i, int j, const float *A, int lda,
+                                                     const rc_packed *B, int acc, float *C, int ldc)
+{
+    const int K = B->K;
+    const float *a[4], *b0 = B->tp + (size_t)j * B->tld,
+                       *b1 = B->tp + (size_t)(j + 1 < B->tn ? j + 1 : j) * B->tld;
+    for (int r = 0; r < 4; r++) a[r] = A + (size_t)(i + r < M ? i + r : M - 1) * lda;
+    __m512 s[4][2];
+    for (int r = 0; r < 4; r++) s[r][0] = s[r][1] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k += PANEL) {
+        __mmask16 m = K - k >= PANEL ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+        __m512 v0 = _mm512_maskz_loadu_ps(m, b0 + k), v1 = _mm512_maskz_loadu_ps(m, b1 + k);
+        for (int r = 0; r < 4; r++) {
+            __m512 x = _mm512_maskz_loadu_ps(m, a[r] + k);
+            s[r][0] = _mm512_fmadd_ps(x, v0, s[r][0]);
+            s[r][1] = _mm512_fmadd_ps(x, v1, s[r][1]);
+        }
+    }
+    for (int r = 0; r < 4 && i + r < M; r++)
+        for (int c = 0; c < 2 && j + c < B->tn; c++) {
+            float *out = C + (size_t)(i + r) * ldc + j + c, v = _mm512_reduce_add_ps(s[r][c]);
+            *out = acc ? *out + v : v;
+        }
+}
+
+/* The tail columns of B (at C's column N - tn). With A transposed (not a
+ * use the layers make of a tail), a plain loop. */
+__attribute__((target("avx512f"))) static void tail512(int ta, int M, const float *A, int lda, const rc_packed *B,
+                                                      int acc, float *C, int ldc)
+{
+    C += B->N - B->tn;
+    if (!ta) {
+        for (int i = 0; i < M; i += 4)
+            for (int j = 0; j < B->tn; j += 2) dot4x2(M, i, j, A, lda, B, acc, C, ldc);
+        return;
+    }
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < B->tn; j++) {
+            const float *b = B->tp + (size_t)j * B->tld;
+            float s = 0;
+            for (int k = 0; k < B->K; k++) s += A[(size_t)k * lda + i] * b[k];
+            C[(size_t)i * ldc + j] = acc ? C[(size_t)i * ldc + j] + s : s;
+        }
+}
+
 __attribute__((target("avx512f"))) static void pgemm512(int ta, int M, const float *A, int lda, const rc_packed *B,
                                                        int acc, float *C, int ldc)
 {
-    const int np = (B->N + PANEL - 1) / PANEL;
+    const int np = (B->N - B->tn + PANEL - 1) / PANEL;
+    if (B->tn) tail512(ta, M, A, lda, B, acc, C, ldc);
     if (M <= 64 || ta) { /* a step, or A^T (K long): each 48-column strip of B is reused by every 8-row block */
         for (int q = 0; q < np; q += NV)
             for (int i = 0; i < M; i += MR) tile(ta, i, q, np, M, A, lda, B, acc, C, ldc);
