@@ -127,24 +127,35 @@ typedef struct {
     double sq[RC_MAX_THREADS];
 } update_job;
 
+/* Sum of squares in eight interleaved partial sums: one long chain of
+ * dependent double additions took longer than the optimizer itself. Only its
+ * finiteness is used. */
+static double sumsq(const recur_float *x, size_t lo, size_t hi)
+{
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = lo;
+    for (; i + 8 <= hi; i += 8)
+        for (int k = 0; k < 8; k++) a[k] += (double)x[i + k] * x[i + k];
+    for (; i < hi; i++) a[0] += (double)x[i] * x[i];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
 static void update_range(void *arg, int tid)
 {
     update_job *u = arg;
     recur_model *m = u->m;
     size_t n = m->n_params, lo = n * (size_t)tid / (size_t)u->n_threads, hi = n * (size_t)(tid + 1) / (size_t)u->n_threads;
-    double s = 0;
     if (u->phase == 0) {
         for (int c = 1; c < u->n_chunks; c++) {
             const recur_float *g = m->chunk_grads + (size_t)(c - 1) * n;
             for (size_t i = lo; i < hi; i++) m->grads[i] += g[i];
         }
-        for (size_t i = lo; i < hi; i++) s += (double)m->grads[i] * m->grads[i];
+        u->sq[tid] = sumsq(m->grads, lo, hi);
         memcpy(u->prev + lo, m->params + lo, (hi - lo) * sizeof *u->prev);
     } else {
         rc_optimizer_step_range(m->opt, m->params, m->grads, lo, hi);
-        for (size_t i = lo; i < hi; i++) s += (double)m->params[i] * m->params[i];
+        u->sq[tid] = sumsq(m->params, lo, hi);
     }
-    u->sq[tid] = s;
 }
 
 static double run_update(update_job *u)
