@@ -325,7 +325,7 @@ static void fit_threads(int threads, float *out, size_t n_out)
     recur_model *m = tutorial(1);
     assert_int_equal(recur_model_compile(m, NULL, NULL), RECUR_OK);
     recur_fit_opts fo = recur_fit_opts_default();
-    fo.epochs = 2, fo.threads = threads, fo.batch_size = 100; /* 4 chunks per batch */
+    fo.epochs = 2, fo.threads = threads, fo.batch_size = 100; /* 7 chunks per batch */
     assert_int_equal(recur_model_fit(m, x, y, SINE_N, SINE_T, NULL, NULL, 0, &fo, NULL, NULL), RECUR_OK);
     assert_int_equal(recur_model_n_params(m), n_out);
     memcpy(out, recur_model_params(m), n_out * sizeof *out);

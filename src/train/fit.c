@@ -40,9 +40,11 @@ typedef struct {
     double loss[RC_MAX_CHUNKS];
 } job;
 
-/* Chunks of about RC_CHUNK samples, but at least two once a batch has 16
- * samples, so that a short last batch (32 of 64 in the tutorial on AAPL)
- * still keeps two cores busy. A function of B alone, whatever the threads. */
+/* Chunks of about RC_CHUNK (16) samples: a step's gate rows, 16 x 4H floats
+ * (25 KB at H = 100), then stay in the 32 KB L1 between the product and the
+ * cell pass (chunks of 32 were 3-4 % slower per tutorial epoch). At least two
+ * once a batch has 16 samples, so that a short last batch still keeps two
+ * cores busy. A function of B alone, whatever the threads. */
 static int n_chunks_for(int B)
 {
     int c = (B + RC_CHUNK - 1) / RC_CHUNK;

@@ -2,7 +2,7 @@
  * train.h -- internals shared by the training files: the model struct, its
  * workspaces, the thread pool. Not installed.
  *
- * Parallelism: a batch of B samples is cut into n_chunks = min(ceil(B/32), 8)
+ * Parallelism: a batch of B samples is cut into n_chunks = min(ceil(B/16), 8) (at least 2 from B = 16)
  * chunks, a number that depends on B only. Each chunk's gradient goes to its
  * own buffer and the buffers are summed in chunk order, so weights are
  * bit-identical for any thread count. Threads take chunks round-robin, each in
@@ -17,7 +17,7 @@
 
 #define RC_MAX_LAYERS 64
 #define RC_MAX_THREADS 16
-#define RC_CHUNK 32
+#define RC_CHUNK 16
 #define RC_MAX_CHUNKS 8
 
 /* Activations for a capacity of B samples and T steps. */
