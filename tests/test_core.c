@@ -136,6 +136,45 @@ static void pgemm_rows_case(int M, int N, int K, int k0, int nk)
     free(A), free(S), free(C1), free(C2), free(sum), free(buf);
 }
 
+/* [A1 | A2] [W; U] in one call (rc_pack_stack + rc_pgemm2), as the LSTM's
+ * step: against the naive product of the joined matrices, and bit for bit
+ * the same as the two products one after the other. */
+static void pgemm2_case(int M, int K1, int K2, int N, int acc)
+{
+    int K = K1 + K2, l1 = K1 + 2, l2 = K2 + 1, ldt = N + 3, ldb = N + 1, ldc = N + 4;
+    float *A1 = malloc((size_t)M * l1 * sizeof *A1), *A2 = malloc((size_t)M * l2 * sizeof *A2);
+    float *T = malloc((size_t)K1 * ldt * sizeof *T), *Bt = malloc((size_t)K2 * ldb * sizeof *Bt);
+    float *A = malloc((size_t)M * K * sizeof *A), *Bj = malloc((size_t)K * N * sizeof *Bj);
+    float *C1 = malloc((size_t)M * ldc * sizeof *C1), *C2 = malloc((size_t)M * ldc * sizeof *C2),
+          *C3 = malloc((size_t)M * ldc * sizeof *C3), *buf = malloc(rc_pack_floats(K, N) * sizeof *buf);
+    rc_rng r;
+    rc_rng_seed(&r, (uint64_t)(M * 7 + K1 * 13 + K2 * 17 + N * 19 + acc));
+    for (size_t i = 0; i < (size_t)M * l1; i++) A1[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
+    for (size_t i = 0; i < (size_t)M * l2; i++) A2[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
+    for (size_t i = 0; i < (size_t)K1 * ldt; i++) T[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
+    for (size_t i = 0; i < (size_t)K2 * ldb; i++) Bt[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
+    for (size_t i = 0; i < (size_t)M * ldc; i++) C1[i] = C2[i] = C3[i] = (float)(rc_rng_uniform(&r) * 2 - 1);
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) A[(size_t)i * K + k] = k < K1 ? A1[(size_t)i * l1 + k] : A2[(size_t)i * l2 + k - K1];
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < N; j++) Bj[(size_t)k * N + j] = k < K1 ? T[(size_t)k * ldt + j] : Bt[(size_t)(k - K1) * ldb + j];
+    rc_packed pk;
+    rc_pack_stack(&pk, buf, T, ldt, K1, Bt, ldb, K2, N);
+    rc_pgemm2(M, A1, l1, K1, A2, l2, &pk, acc, C1, ldc);
+    rc_gemm_naive(0, 0, M, N, K, 1, A, K, Bj, N, acc ? 1.0f : 0.0f, C2, ldc);
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++)
+            if (fabs(C1[(size_t)i * ldc + j] - C2[(size_t)i * ldc + j]) > 2e-6 * (K + 1))
+                fail_msg("pgemm2 M=%d K1=%d K2=%d N=%d acc=%d at (%d,%d)", M, K1, K2, N, acc, i, j);
+        for (int j = N; j < ldc; j++) assert_true(C1[(size_t)i * ldc + j] == C2[(size_t)i * ldc + j]);
+    }
+    rc_packed top = rc_pack_rows(&pk, 0, K1), bot = rc_pack_rows(&pk, K1, K2);
+    rc_pgemm(0, M, A1, l1, &top, acc, C3, ldc);
+    rc_pgemm(0, M, A2, l2, &bot, 1, C3, ldc);
+    assert_memory_equal(C1, C3, (size_t)M * ldc * sizeof *C1);
+    free(A1), free(A2), free(T), free(Bt), free(A), free(Bj), free(C1), free(C2), free(C3), free(buf);
+}
+
 static void t_pgemm(void **s)
 {
     (void)s;
@@ -151,6 +190,9 @@ static void t_pgemm(void **s)
         pgemm_rows_case(13, 50, 96, 32, 64);
         pgemm_rows_case(100, 400, 256, 0, 32);
         pgemm_rows_case(1, 17, 40, 39, 1);
+        int p2[][4] = {{16, 1, 50, 200}, {16, 50, 100, 400}, {9, 3, 7, 33}, {1, 1, 1, 1}, {64, 20, 64, 256}, {70, 5, 9, 48}};
+        for (size_t c = 0; c < sizeof p2 / sizeof *p2; c++)
+            for (int acc = 0; acc < 2; acc++) pgemm2_case(p2[c][0], p2[c][1], p2[c][2], p2[c][3], acc);
     }
     rc_cpu_disable_simd(0);
 }

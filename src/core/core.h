@@ -71,6 +71,10 @@ void rc_pack_sum(rc_packed *pk, recur_float *buf, const recur_float *src, int ld
  * (or by rc_gemm): for a B used once, when its rows do not fall on a few
  * cache sets (see rc_gates_backward_packed). */
 rc_packed rc_pack_view(const recur_float *src, int lds, int K, int N);
+/* [top; bot] (K1 + K2, N), both row-major, packed as one matrix, never with
+ * dot-product tail columns: for [x_t | h_{t-1}] [W; U] in one product. */
+void rc_pack_stack(rc_packed *pk, recur_float *buf, const recur_float *top, int ldt, int K1, const recur_float *bot,
+                   int ldb, int K2, int N);
 /* Rows k0..k0+nk-1 of a packed matrix or view, as one (no copy). */
 rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk);
 /* C (M,N) = [C +] op(A) (M,K) B: accumulate 1 adds to C, 0 overwrites it.
@@ -79,6 +83,11 @@ rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk);
  * never depend on which other rows are in the call. */
 void rc_pgemm(int trans_a, int M, const recur_float *A, int lda, const rc_packed *B, int accumulate, recur_float *C,
               int ldc);
+/* C (M,N) = [C +] [A1 | A2] B: A1 (M,K1) times B's first K1 rows plus A2
+ * (M, K - K1) times the rest, summed in k order in the same registers (the
+ * same bits as the two products one after the other). */
+void rc_pgemm2(int M, const recur_float *A1, int lda1, int K1, const recur_float *A2, int lda2, const rc_packed *B,
+               int accumulate, recur_float *C, int ldc);
 
 /* ====== Random numbers ======
  * xoshiro256** seeded through splitmix64 (Blackman & Vigna). Every stream is

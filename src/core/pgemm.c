@@ -128,6 +128,26 @@ void rc_pack_sum(rc_packed *pk, recur_float *buf, const recur_float *src, int ld
     rc_pack(pk, buf, src, lds, 0, K, N);
 }
 
+void rc_pack_stack(rc_packed *pk, recur_float *buf, const recur_float *top, int ldt, int K1, const recur_float *bot,
+                   int ldb, int K2, int N)
+{
+    const int K = K1 + K2;
+    pk->p = buf, pk->K = K, pk->N = N, pk->simd = simd_ok();
+    pk->tn = 0, pk->tp = NULL, pk->tld = 0;
+#ifdef RC_PGEMM_AVX512
+    if (pk->simd) {
+        pk->ps = (size_t)K * PANEL, pk->ks = PANEL;
+        pack512(buf, pk->ps, top, ldt, K1, N, NULL);
+        pack512(buf + (size_t)K1 * PANEL, pk->ps, bot, ldb, K2, N, NULL);
+        return;
+    }
+#endif
+    pk->simd = 0, pk->ps = 0, pk->ks = (size_t)N;
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < N; j++)
+            buf[(size_t)k * N + j] = k < K1 ? top[(size_t)k * ldt + j] : bot[(size_t)(k - K1) * ldb + j];
+}
+
 rc_packed rc_pack_view(const recur_float *src, int lds, int K, int N)
 {
     rc_packed v;
@@ -151,10 +171,11 @@ rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk)
 #define NV 3
 
 /* One MR' x (16 NV') block, MR' <= MR and NV' <= NV compile-time constants
- * after inlining. */
+ * after inlining. K2 > 0 adds a second segment: rows K..K+K2-1 of B times A2
+ * (rows of lda2), in the same registers, as if A and A2 were one matrix. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, const float *P, size_t ps, size_t ks,
-      float *C, int ldc, int acc, __mmask16 mlast)
+micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, int K2, const float *A2, int lda2,
+      const float *P, size_t ps, size_t ks, float *C, int ldc, int acc, __mmask16 mlast)
 {
     __m512 c[MR][NV];
 #pragma GCC unroll 8
@@ -175,6 +196,19 @@ micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, 
             for (int v = 0; v < nv; v++) c[i][v] = _mm512_fmadd_ps(a, b[v], c[i][v]);
         }
     }
+    P += (size_t)K * ks;
+    for (int k = 0; k < K2; k++) {
+        __m512 b[NV];
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++)
+            b[v] = _mm512_maskz_loadu_ps(v == nv - 1 ? mlast : 0xffff, P + v * ps + (size_t)k * ks);
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            __m512 a = _mm512_set1_ps(A2[(size_t)i * lda2 + k]);
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) c[i][v] = _mm512_fmadd_ps(a, b[v], c[i][v]);
+        }
+    }
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
@@ -182,40 +216,49 @@ micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, 
             _mm512_mask_storeu_ps(C + (size_t)i * ldc + PANEL * v, v == nv - 1 ? mlast : 0xffff, c[i][v]);
 }
 
-#define RC_MICRO_ROW(TA, MRV)                                                                                    \
+#define RC_MICRO_ROW(TA, MRV, K2, A2, LDA2)                                                                       \
     case MRV:                                                                                                    \
-        if (nv == 3) micro(TA, MRV, 3, K, A, lda, P, ps, ks, C, ldc, acc, ml);                                   \
-        else if (nv == 2) micro(TA, MRV, 2, K, A, lda, P, ps, ks, C, ldc, acc, ml);                              \
-        else micro(TA, MRV, 1, K, A, lda, P, ps, ks, C, ldc, acc, ml);                                           \
+        if (nv == 3) micro(TA, MRV, 3, K, A, lda, K2, A2, LDA2, P, ps, ks, C, ldc, acc, ml);                     \
+        else if (nv == 2) micro(TA, MRV, 2, K, A, lda, K2, A2, LDA2, P, ps, ks, C, ldc, acc, ml);                \
+        else micro(TA, MRV, 1, K, A, lda, K2, A2, LDA2, P, ps, ks, C, ldc, acc, ml);                             \
         break;
 
-/* block_n: A (M,K) row-major, C rows are A rows. block_t: A stored
+/* block_n: A (M,K) row-major, C rows are A rows, optionally followed by a
+ * second segment A2 (M,K2) for B's next K2 rows. block_t: A stored
  * transposed, (K,M) row-major, C rows are A columns (weight gradients X^T dP,
  * where K runs over time steps and batch rows). */
-#define RC_BLOCK_FN(NAME, TA)                                                                                    \
-    __attribute__((target("avx512f"))) static void NAME(int mr, int nv, int K, const float *A, int lda,         \
-                                                        const float *P, size_t ps, size_t ks, float *C, int ldc,  \
-                                                        int acc, __mmask16 ml)                                    \
-    {                                                                                                            \
-        switch (mr) {                                                                                            \
-            RC_MICRO_ROW(TA, 8)                                                                                  \
-            RC_MICRO_ROW(TA, 7)                                                                                  \
-            RC_MICRO_ROW(TA, 6)                                                                                  \
-            RC_MICRO_ROW(TA, 5)                                                                                  \
-            RC_MICRO_ROW(TA, 4)                                                                                  \
-            RC_MICRO_ROW(TA, 3)                                                                                  \
-            RC_MICRO_ROW(TA, 2)                                                                                  \
-            RC_MICRO_ROW(TA, 1)                                                                                  \
-        default: break;                                                                                          \
-        }                                                                                                        \
+#define RC_BLOCK_CASES(TA, K2, A2, LDA2)                                                                         \
+    switch (mr) {                                                                                                \
+        RC_MICRO_ROW(TA, 8, K2, A2, LDA2)                                                                        \
+        RC_MICRO_ROW(TA, 7, K2, A2, LDA2)                                                                        \
+        RC_MICRO_ROW(TA, 6, K2, A2, LDA2)                                                                        \
+        RC_MICRO_ROW(TA, 5, K2, A2, LDA2)                                                                        \
+        RC_MICRO_ROW(TA, 4, K2, A2, LDA2)                                                                        \
+        RC_MICRO_ROW(TA, 3, K2, A2, LDA2)                                                                        \
+        RC_MICRO_ROW(TA, 2, K2, A2, LDA2)                                                                        \
+        RC_MICRO_ROW(TA, 1, K2, A2, LDA2)                                                                        \
+    default: break;                                                                                              \
     }
 
-RC_BLOCK_FN(block_n, 0)
-RC_BLOCK_FN(block_t, 1)
+__attribute__((target("avx512f"))) static void block_n(int mr, int nv, int K, const float *A, int lda, int K2,
+                                                      const float *A2, int lda2, const float *P, size_t ps,
+                                                      size_t ks, float *C, int ldc, int acc, __mmask16 ml)
+{
+    RC_BLOCK_CASES(0, K2, A2, lda2)
+}
 
-/* The MR x 48 block of C at rows i.., panels q.. (fewer at the ends). */
+__attribute__((target("avx512f"))) static void block_t(int mr, int nv, int K, const float *A, int lda,
+                                                      const float *P, size_t ps, size_t ks, float *C, int ldc,
+                                                      int acc, __mmask16 ml)
+{
+    RC_BLOCK_CASES(1, 0, A, 0)
+}
+
+/* The MR x 48 block of C at rows i.., panels q.. (fewer at the ends). K1 < K:
+ * rows K1.. of B go with A2 (block_n only). */
 __attribute__((target("avx512f"))) static inline void tile(int ta, int i, int q, int q1, int M, const float *A, int lda,
-                                                           const rc_packed *B, int acc, float *C, int ldc)
+                                                           int K1, const float *A2, int lda2, const rc_packed *B,
+                                                           int acc, float *C, int ldc)
 {
     int nv = q1 - q < NV ? q1 - q : NV, mr = M - i < MR ? M - i : MR;
     int cols = B->N - B->tn - q * PANEL, tail = cols < nv * PANEL ? cols % PANEL : 0;
@@ -223,7 +266,9 @@ __attribute__((target("avx512f"))) static inline void tile(int ta, int i, int q,
     const float *P = B->p + q * B->ps;
     float *Ci = C + (size_t)i * ldc + q * PANEL;
     if (ta) block_t(mr, nv, B->K, A + i, lda, P, B->ps, B->ks, Ci, ldc, acc, ml);
-    else block_n(mr, nv, B->K, A + (size_t)i * lda, lda, P, B->ps, B->ks, Ci, ldc, acc, ml);
+    else
+        block_n(mr, nv, K1, A + (size_t)i * lda, lda, B->K - K1, A2 ? A2 + (size_t)i * lda2 : NULL, lda2, P, B->ps,
+                B->ks, Ci, ldc, acc, ml);
 }
 
 /* Rows i..i+3 (clamped to M) times columns j, j+1 (clamped to tn) of the
@@ -275,14 +320,16 @@ __attribute__((target("avx512f"))) static void tail512(int ta, int M, const floa
         }
 }
 
-__attribute__((target("avx512f"))) static void pgemm512(int ta, int M, const float *A, int lda, const rc_packed *B,
-                                                       int acc, float *C, int ldc)
+/* K1 < B->K only with !ta and M <= 64 (rc_pgemm2). */
+__attribute__((target("avx512f"))) static void pgemm512(int ta, int M, const float *A, int lda, int K1,
+                                                       const float *A2, int lda2, const rc_packed *B, int acc,
+                                                       float *C, int ldc)
 {
     const int np = (B->N - B->tn + PANEL - 1) / PANEL;
     if (B->tn) tail512(ta, M, A, lda, B, acc, C, ldc);
     if (M <= 64 || ta) { /* a step, or A^T (K long): each 48-column strip of B is reused by every 8-row block */
         for (int q = 0; q < np; q += NV)
-            for (int i = 0; i < M; i += MR) tile(ta, i, q, np, M, A, lda, B, acc, C, ldc);
+            for (int i = 0; i < M; i += MR) tile(ta, i, q, np, M, A, lda, K1, A2, lda2, B, acc, C, ldc);
         return;
     }
     /* All steps at once (X W): a block of strips sized to ~256 KB stays in L2 while
@@ -293,7 +340,7 @@ __attribute__((target("avx512f"))) static void pgemm512(int ta, int M, const flo
     for (int q0 = 0; q0 < np; q0 += qb) {
         int q1 = np - q0 < qb ? np : q0 + qb;
         for (int i = 0; i < M; i += MR)
-            for (int q = q0; q < q1; q += NV) tile(ta, i, q, q1, M, A, lda, B, acc, C, ldc);
+            for (int q = q0; q < q1; q += NV) tile(ta, i, q, q1, M, A, lda, K1, A2, lda2, B, acc, C, ldc);
     }
 }
 #endif
@@ -304,9 +351,24 @@ void rc_pgemm(int trans_a, int M, const recur_float *A, int lda, const rc_packed
     if (M <= 0 || B->N <= 0) return;
 #ifdef RC_PGEMM_AVX512
     if (B->simd) {
-        pgemm512(trans_a, M, A, lda, B, accumulate, C, ldc);
+        pgemm512(trans_a, M, A, lda, B->K, NULL, 0, B, accumulate, C, ldc);
         return;
     }
 #endif
     rc_gemm(trans_a, 0, M, B->N, B->K, 1, A, lda, B->p, (int)B->ks, accumulate ? 1 : 0, C, ldc);
+}
+
+void rc_pgemm2(int M, const recur_float *A1, int lda1, int K1, const recur_float *A2, int lda2, const rc_packed *B,
+               int accumulate, recur_float *C, int ldc)
+{
+    if (M <= 0 || B->N <= 0) return;
+#ifdef RC_PGEMM_AVX512
+    if (B->simd && M <= 64 && !B->tn) {
+        pgemm512(0, M, A1, lda1, K1, A2, lda2, B, accumulate, C, ldc);
+        return;
+    }
+#endif
+    rc_packed top = rc_pack_rows(B, 0, K1), bot = rc_pack_rows(B, K1, B->K - K1);
+    rc_pgemm(0, M, A1, lda1, &top, accumulate, C, ldc);
+    rc_pgemm(0, M, A2, lda2, &bot, 1, C, ldc);
 }

@@ -77,17 +77,16 @@ size_t rc_gates_pack_floats(int I, int H, int G, int B, int T)
 {
     int GH = G * H, sb = block_steps(B);
     size_t rows = (size_t)(sb < T ? sb : T) * B;
-    /* forward: U and W side by side; backward: U^T, then the dP blocks, then W^T, one at a time */
-    size_t fwd = rc_pack_floats(H, GH) + rc_pack_floats(I, GH);
+    /* forward: [W; U]; backward: U^T, then the dP blocks, then W^T, one at a time */
+    size_t fwd = rc_pack_floats(I + H, GH);
     size_t bwd = zmax(zmax(rc_pack_floats(GH, H), rc_pack_floats((int)rows, GH)), rc_pack_floats(GH, I));
     return zmax(fwd, bwd);
 }
 
-void rc_gates_pack_forward(rc_packed *pu, rc_packed *pw, recur_float *buf, const recur_float *U, const recur_float *W,
-                           int I, int H, int GH)
+void rc_gates_pack_forward(rc_packed *pwu, recur_float *buf, const recur_float *W, const recur_float *U, int I, int H,
+                           int GH)
 {
-    rc_pack(pu, buf, U, GH, 0, H, GH);
-    rc_pack(pw, buf + rc_pack_floats(H, GH), W, GH, 0, I, GH);
+    rc_pack_stack(pwu, buf, W, GH, I, U, GH, H, GH);
 }
 
 /* db += column sums of P (R, GH), rows in order. restrict: no aliasing

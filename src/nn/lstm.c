@@ -97,11 +97,13 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
     const int simd = rc_cpu_avx512();
 #endif
     const int I = L->in;
-    rc_packed pu, pw;
-    rc_gates_pack_forward(&pu, &pw, lb->ut, U, W, I, H, G4);
-    /* x W one step at a time keeps the step's gates in cache (+4 % batch-64
-     * prediction); a few rows per step are too few for the kernel, so small
-     * batches (batch-1 prediction) project all steps at once. */
+    rc_packed pwu, pw, pu;
+    rc_gates_pack_forward(&pwu, lb->ut, W, U, I, H, G4);
+    pw = rc_pack_rows(&pwu, 0, I), pu = rc_pack_rows(&pwu, I, H);
+    /* [x_t | h_{t-1}] [W; U] one step at a time keeps the step's gates in
+     * cache (+4 % batch-64 prediction) and in registers between the halves; a
+     * few rows per step are too few for the kernel, so small batches (batch-1
+     * prediction) project all steps at once. */
     const int per_step = B >= 8;
     if (!per_step) rc_pgemm(0, T * B, x, I, &pw, 0, lb->a, G4);
     for (int t = 0; t < T; t++) {
@@ -109,9 +111,13 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
         const recur_float *hp = t ? lb->y + (size_t)(t - 1) * B * H : lb->h0;
         const recur_float *cp = t ? lb->c + (size_t)(t - 1) * B * H : lb->c0;
         recur_float *c = lb->c + (size_t)t * B * H, *tc = lb->tc + (size_t)t * B * H, *h = lb->y + (size_t)t * B * H;
-        /* x_t W + h_{t-1} U; the bias is added in the cell pass */
-        if (per_step) rc_pgemm(0, B, x + (size_t)t * B * I, I, &pw, 0, A, G4);
-        if (t || lb->has_state) rc_pgemm(0, B, hp, H, &pu, 1, A, G4);
+        /* x_t W + h_{t-1} U (h_{-1} = 0 unless a state was set); the bias is
+         * added in the cell pass */
+        const recur_float *xt = x + (size_t)t * B * I;
+        int rec = t || lb->has_state;
+        if (per_step && rec) rc_pgemm2(B, xt, I, I, hp, H, &pwu, 0, A, G4);
+        else if (per_step) rc_pgemm(0, B, xt, I, &pw, 0, A, G4);
+        else if (rec) rc_pgemm(0, B, hp, H, &pu, 1, A, G4);
 #ifdef RC_SIMD512
         if (simd) {
             for (int b = 0; b < B; b++) {
