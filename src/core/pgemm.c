@@ -240,9 +240,19 @@ micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, 
     default: break;                                                                                              \
     }
 
-__attribute__((target("avx512f"))) static void block_n(int mr, int nv, int K, const float *A, int lda, int K2,
-                                                      const float *A2, int lda2, const float *P, size_t ps,
-                                                      size_t ks, float *C, int ldc, int acc, __mmask16 ml)
+__attribute__((target("avx512f"))) static void block_n(int mr, int nv, int K, const float *A, int lda,
+                                                      const float *P, size_t ps, size_t ks, float *C, int ldc,
+                                                      int acc, __mmask16 ml)
+{
+    RC_BLOCK_CASES(0, 0, A, 0)
+}
+
+/* block_n with the second segment: a function of its own, so that the
+ * single-segment products keep the tighter code (batch-1 prediction, whose
+ * tiles are one row, ran 1 % slower through this one). */
+__attribute__((target("avx512f"))) static void block_n2(int mr, int nv, int K, const float *A, int lda, int K2,
+                                                       const float *A2, int lda2, const float *P, size_t ps,
+                                                       size_t ks, float *C, int ldc, int acc, __mmask16 ml)
 {
     RC_BLOCK_CASES(0, K2, A2, lda2)
 }
@@ -266,9 +276,10 @@ __attribute__((target("avx512f"))) static inline void tile(int ta, int i, int q,
     const float *P = B->p + q * B->ps;
     float *Ci = C + (size_t)i * ldc + q * PANEL;
     if (ta) block_t(mr, nv, B->K, A + i, lda, P, B->ps, B->ks, Ci, ldc, acc, ml);
+    else if (!A2) block_n(mr, nv, B->K, A + (size_t)i * lda, lda, P, B->ps, B->ks, Ci, ldc, acc, ml);
     else
-        block_n(mr, nv, K1, A + (size_t)i * lda, lda, B->K - K1, A2 ? A2 + (size_t)i * lda2 : NULL, lda2, P, B->ps,
-                B->ks, Ci, ldc, acc, ml);
+        block_n2(mr, nv, K1, A + (size_t)i * lda, lda, B->K - K1, A2 + (size_t)i * lda2, lda2, P, B->ps, B->ks, Ci,
+                 ldc, acc, ml);
 }
 
 /* Rows i..i+3 (clamped to M) times columns j, j+1 (clamped to tn) of the

@@ -98,8 +98,13 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
 #endif
     const int I = L->in;
     rc_packed pwu, pw, pu;
-    rc_gates_pack_forward(&pwu, lb->ut, W, U, I, H, G4);
-    pw = rc_pack_rows(&pwu, 0, I), pu = rc_pack_rows(&pwu, I, H);
+    if (B >= 8) {
+        rc_gates_pack_forward(&pwu, lb->ut, W, U, I, H, G4);
+        pw = rc_pack_rows(&pwu, 0, I), pu = rc_pack_rows(&pwu, I, H);
+    } else { /* two separate packs: batch-1 prediction ran 2 % slower reading U out of the stacked one */
+        rc_pack(&pw, lb->ut, W, G4, 0, I, G4);
+        rc_pack(&pu, lb->ut + rc_pack_floats(I, G4), U, G4, 0, H, G4);
+    }
     /* [x_t | h_{t-1}] [W; U] one step at a time keeps the step's gates in
      * cache (+4 % batch-64 prediction) and in registers between the halves; a
      * few rows per step are too few for the kernel, so small batches (batch-1
