@@ -170,6 +170,23 @@ rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk)
 #define MR 8
 #define NV 3
 
+/* One k of a block: B's row k (nv vectors at Pk) times A's elements for
+ * rows 0..mr-1 (a[i * astride]), added to the accumulators. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+kstep(const int mr, const int nv, __m512 c[MR][NV], const float *Pk, size_t ps, __mmask16 mlast, const float *a,
+      size_t astride)
+{
+    __m512 b[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < nv; v++) b[v] = _mm512_maskz_loadu_ps(v == nv - 1 ? mlast : 0xffff, Pk + v * ps);
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) {
+        __m512 x = _mm512_set1_ps(a[i * astride]);
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) c[i][v] = _mm512_fmadd_ps(x, b[v], c[i][v]);
+    }
+}
+
 /* One MR' x (16 NV') block, MR' <= MR and NV' <= NV compile-time constants
  * after inlining. K2 > 0 adds a second segment: rows K..K+K2-1 of B times A2
  * (rows of lda2), in the same registers, as if A and A2 were one matrix. */
@@ -184,31 +201,10 @@ micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, 
         for (int v = 0; v < nv; v++)
             c[i][v] = acc ? _mm512_maskz_loadu_ps(v == nv - 1 ? mlast : 0xffff, C + (size_t)i * ldc + PANEL * v)
                           : _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        __m512 b[NV];
-#pragma GCC unroll 3
-        for (int v = 0; v < nv; v++)
-            b[v] = _mm512_maskz_loadu_ps(v == nv - 1 ? mlast : 0xffff, P + v * ps + (size_t)k * ks);
-#pragma GCC unroll 8
-        for (int i = 0; i < mr; i++) {
-            __m512 a = _mm512_set1_ps(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
-#pragma GCC unroll 3
-            for (int v = 0; v < nv; v++) c[i][v] = _mm512_fmadd_ps(a, b[v], c[i][v]);
-        }
-    }
+    for (int k = 0; k < K; k++)
+        kstep(mr, nv, c, P + (size_t)k * ks, ps, mlast, ta ? A + (size_t)k * lda : A + k, ta ? 1 : (size_t)lda);
     P += (size_t)K * ks;
-    for (int k = 0; k < K2; k++) {
-        __m512 b[NV];
-#pragma GCC unroll 3
-        for (int v = 0; v < nv; v++)
-            b[v] = _mm512_maskz_loadu_ps(v == nv - 1 ? mlast : 0xffff, P + v * ps + (size_t)k * ks);
-#pragma GCC unroll 8
-        for (int i = 0; i < mr; i++) {
-            __m512 a = _mm512_set1_ps(A2[(size_t)i * lda2 + k]);
-#pragma GCC unroll 3
-            for (int v = 0; v < nv; v++) c[i][v] = _mm512_fmadd_ps(a, b[v], c[i][v]);
-        }
-    }
+    for (int k = 0; k < K2; k++) kstep(mr, nv, c, P + (size_t)k * ks, ps, mlast, A2 + k, (size_t)lda2);
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
