@@ -97,20 +97,21 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
     const int simd = rc_cpu_avx512();
 #endif
     const int I = L->in;
-    rc_packed pwu, pw, pu;
-    if (B >= 8) {
-        rc_gates_pack_forward(&pwu, lb->ut, W, U, I, H, G4);
-        pw = rc_pack_rows(&pwu, 0, I), pu = rc_pack_rows(&pwu, I, H);
-    } else { /* two separate packs: batch-1 prediction ran 2 % slower reading U out of the stacked one */
-        rc_pack(&pw, lb->ut, W, G4, 0, I, G4);
-        rc_pack(&pu, lb->ut + rc_pack_floats(I, G4), U, G4, 0, H, G4);
-    }
     /* [x_t | h_{t-1}] [W; U] one step at a time keeps the step's gates in
      * cache (+4 % batch-64 prediction) and in registers between the halves; a
      * few rows per step are too few for the kernel, so small batches (batch-1
-     * prediction) project all steps at once. */
+     * prediction) project all steps at once, with W and U packed apart (read
+     * out of the stacked pack, U made batch-1 prediction 2 % slower). */
     const int per_step = B >= 8;
-    if (!per_step) rc_pgemm(0, T * B, x, I, &pw, 0, lb->a, G4);
+    rc_packed pwu, pw, pu;
+    if (per_step) {
+        rc_gates_pack_forward(&pwu, lb->ut, W, U, I, H, G4);
+        pw = rc_pack_rows(&pwu, 0, I);
+    } else {
+        rc_pack(&pw, lb->ut, W, G4, 0, I, G4);
+        rc_pack(&pu, lb->ut + rc_pack_floats(I, G4), U, G4, 0, H, G4);
+        rc_pgemm(0, T * B, x, I, &pw, 0, lb->a, G4);
+    }
     for (int t = 0; t < T; t++) {
         recur_float *A = lb->a + (size_t)t * B * G4;
         const recur_float *hp = t ? lb->y + (size_t)(t - 1) * B * H : lb->h0;
