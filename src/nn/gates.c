@@ -83,12 +83,6 @@ size_t rc_gates_pack_floats(int I, int H, int G, int B, int T)
     return zmax(fwd, bwd);
 }
 
-void rc_gates_pack_forward(rc_packed *pwu, recur_float *buf, const recur_float *W, const recur_float *U, int I, int H,
-                           int GH)
-{
-    rc_pack_stack(pwu, buf, W, GH, I, U, GH, H, GH);
-}
-
 /* db += column sums of P (R, GH), rows in order. restrict: no aliasing
  * check, so the compiler vectorises it. */
 static void colsum(recur_float *restrict db, const recur_float *restrict P, int R, int GH)

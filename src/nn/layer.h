@@ -113,13 +113,8 @@ void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, co
 
 /* ---- The same products through rc_pgemm (core.h), with matrices packed
  * once per call into a scratch buffer of rc_gates_pack_floats(I, H, G, B, T)
- * floats (LSTM). ---- */
+ * floats (LSTM: its forward pass packs [W; U] there with rc_pack_stack). ---- */
 size_t rc_gates_pack_floats(int I, int H, int G, int B, int T);
-/* [W; U] (I + H, GH) packed as one matrix in buf, for [x_t | h_{t-1}] [W; U]
- * in one product per step (rc_pgemm2; the step's gates stay in cache and in
- * registers between the two halves); rc_pack_rows gives either half. */
-void rc_gates_pack_forward(rc_packed *pwu, recur_float *buf, const recur_float *W, const recur_float *U, int I, int H,
-                           int GH);
 /* Everything after the time loop of a backward pass, from the gate gradients
  * dP (T,B,GH): dW += X^T dP, dU += sum_t h_{t-1}^T dP_t (h_{-1} = h0, used when
  * has_state), db += column sums; dP is read in place or, at strides that

@@ -105,7 +105,7 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
     const int per_step = B >= 8;
     rc_packed pwu, pw, pu;
     if (per_step) {
-        rc_gates_pack_forward(&pwu, lb->ut, W, U, I, H, G4);
+        rc_pack_stack(&pwu, lb->ut, W, G4, I, U, G4, H, G4);
         pw = rc_pack_rows(&pwu, 0, I);
     } else {
         rc_pack(&pw, lb->ut, W, G4, 0, I, G4);
