@@ -453,6 +453,24 @@ typedef struct {
     size_t data_len;
 } base_file;
 
+/* Reads a saved file into b: its bytes, parsed header, the JSON document
+ * held as a string in __metadata__[key] (into config) and the data part. */
+static void base_read(base_file *b, const char *path, const char *key)
+{
+    b->bytes = read_file(path, &b->len);
+    uint64_t hlen = 0;
+    for (int k = 0; k < 8; k++) hlen |= (uint64_t)b->bytes[k] << (8 * k);
+    json_error_t je;
+    b->header = json_loadb((const char *)b->bytes + 8, hlen, 0, &je);
+    assert_non_null(b->header);
+    const char *doc = json_string_value(json_object_get(json_object_get(b->header, "__metadata__"), key));
+    assert_non_null(doc);
+    b->config = json_loads(doc, 0, &je);
+    assert_non_null(b->config);
+    b->data = b->bytes + 8 + hlen;
+    b->data_len = b->len - 8 - hlen;
+}
+
 static void base_make(base_file *b)
 {
     char path[128];
@@ -462,18 +480,7 @@ static void base_make(base_file *b)
     recur_pipeline p = make_pipeline(2);
     assert_int_equal(recur_model_save(m, &p, path, &err), RECUR_OK);
     recur_model_free(m);
-    b->bytes = read_file(path, &b->len);
-    uint64_t hlen = 0;
-    for (int k = 0; k < 8; k++) hlen |= (uint64_t)b->bytes[k] << (8 * k);
-    json_error_t je;
-    b->header = json_loadb((const char *)b->bytes + 8, hlen, 0, &je);
-    assert_non_null(b->header);
-    const char *cfg = json_string_value(json_object_get(json_object_get(b->header, "__metadata__"), "recur"));
-    assert_non_null(cfg);
-    b->config = json_loads(cfg, 0, &je);
-    assert_non_null(b->config);
-    b->data = b->bytes + 8 + hlen;
-    b->data_len = b->len - 8 - hlen;
+    base_read(b, path, "recur");
 }
 
 static void base_free(base_file *b)
@@ -1183,18 +1190,7 @@ static void ck_base_make(base_file *b)
     recur_pipeline p = make_pipeline(1);
     assert_int_equal(recur_model_save_checkpoint(m, &p, &ts, path, &err), RECUR_OK);
     recur_model_free(m);
-    b->bytes = read_file(path, &b->len);
-    uint64_t hlen = 0;
-    for (int k = 0; k < 8; k++) hlen |= (uint64_t)b->bytes[k] << (8 * k);
-    json_error_t je;
-    b->header = json_loadb((const char *)b->bytes + 8, hlen, 0, &je);
-    assert_non_null(b->header);
-    const char *ck = json_string_value(json_object_get(json_object_get(b->header, "__metadata__"), "checkpoint"));
-    assert_non_null(ck);
-    b->config = json_loads(ck, 0, &je); /* here: the checkpoint document */
-    assert_non_null(b->config);
-    b->data = b->bytes + 8 + hlen;
-    b->data_len = b->len - 8 - hlen;
+    base_read(b, path, "checkpoint"); /* config: here the checkpoint document */
 }
 
 /* Checkpoint document with doc[obj][key] (obj NULL: top level) set to v (NULL deletes). */
