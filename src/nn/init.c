@@ -28,27 +28,34 @@ void rc_init_orthogonal(recur_float *w, int rows, int cols, rc_rng *rng)
         rc_init_glorot_uniform(w, rows, cols, rng);
         return;
     }
-    for (size_t i = 0; i < (size_t)n * k; i++) q[i] = rc_rng_normal(rng);
-    /* Column j of q is q[i*k + j]. Modified Gram-Schmidt, twice for stability. */
+    /* q holds the n x k matrix column by column (column j at q + j*n), so the
+     * projections below read contiguous memory; filled in row order, the
+     * order the normals are drawn. Row-major storage made an LSTM(256)'s
+     * (1024 x 256) init take 1.3 s, each access a stride of 2 KB. */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < k; j++) q[(size_t)j * n + i] = rc_rng_normal(rng);
+    /* Modified Gram-Schmidt, twice for stability. */
     for (int j = 0; j < k; j++) {
+        double *qj = q + (size_t)j * n;
         for (int pass = 0; pass < 2; pass++) {
             for (int p = 0; p < j; p++) {
+                const double *qp = q + (size_t)p * n;
                 double d = 0;
-                for (int i = 0; i < n; i++) d += q[(size_t)i * k + p] * q[(size_t)i * k + j];
-                for (int i = 0; i < n; i++) q[(size_t)i * k + j] -= d * q[(size_t)i * k + p];
+                for (int i = 0; i < n; i++) d += qp[i] * qj[i];
+                for (int i = 0; i < n; i++) qj[i] -= d * qp[i];
             }
         }
         double nn = 0;
-        for (int i = 0; i < n; i++) nn += q[(size_t)i * k + j] * q[(size_t)i * k + j];
+        for (int i = 0; i < n; i++) nn += qj[i] * qj[i];
         nn = sqrt(nn);
         if (nn == 0) nn = 1;
-        for (int i = 0; i < n; i++) q[(size_t)i * k + j] /= nn;
+        for (int i = 0; i < n; i++) qj[i] /= nn;
     }
-    if (rows >= cols) {
-        for (size_t i = 0; i < (size_t)n * k; i++) w[i] = (recur_float)q[i];
-    } else { /* w (rows=k, cols=n) = q^T */
+    if (rows >= cols) { /* w (rows=n, cols=k) = q */
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < k; j++) w[(size_t)j * n + i] = (recur_float)q[(size_t)i * k + j];
+            for (int j = 0; j < k; j++) w[(size_t)i * k + j] = (recur_float)q[(size_t)j * n + i];
+    } else { /* w (rows=k, cols=n) = q^T: column j of q is row j of w */
+        for (size_t i = 0; i < (size_t)n * k; i++) w[i] = (recur_float)q[i];
     }
     free(q);
 }
