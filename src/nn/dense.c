@@ -51,4 +51,4 @@ static void dense_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, c
                             (int)R, L->in, L->units);
 }
 
-const rc_layer_ops rc_dense_ops = {dense_buf_size, dense_bind, dense_init, dense_forward, dense_backward};
+const rc_layer_ops rc_dense_ops = {dense_buf_size, dense_bind, dense_init, dense_forward, dense_backward, NULL};

@@ -112,4 +112,4 @@ static void drop_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
     for (size_t k = 0; k < n; k++) lb->dx[k] = dy[k] * lb->mask[k];
 }
 
-const rc_layer_ops rc_dropout_ops = {drop_buf_size, drop_bind, drop_init, drop_forward, drop_backward};
+const rc_layer_ops rc_dropout_ops = {drop_buf_size, drop_bind, drop_init, drop_forward, drop_backward, NULL};

@@ -71,16 +71,11 @@ static int block_steps(int B)
     return s < 1 ? 1 : s;
 }
 
-static size_t zmax(size_t a, size_t b) { return a > b ? a : b; }
-
-size_t rc_gates_pack_floats(int I, int H, int G, int B, int T)
+size_t rc_gates_pack_floats(int H, int G, int B, int T)
 {
     int GH = G * H, sb = block_steps(B);
     size_t rows = (size_t)(sb < T ? sb : T) * B;
-    /* forward: [W; U]; backward: U^T, then the dP blocks, then W^T, one at a time */
-    size_t fwd = rc_pack_floats(I + H, GH);
-    size_t bwd = zmax(zmax(rc_pack_floats(GH, H), rc_pack_floats((int)rows, GH)), rc_pack_floats(GH, I));
-    return zmax(fwd, bwd);
+    return rc_pack_floats((int)rows, GH);
 }
 
 /* db += column sums of P (R, GH), rows in order. restrict: no aliasing
@@ -94,7 +89,7 @@ static void colsum(recur_float *restrict db, const recur_float *restrict P, int 
 }
 
 void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU, recur_float *db,
-                              const recur_float *dP, const recur_float *X, const recur_float *W, const recur_float *hs,
+                              const recur_float *dP, const recur_float *X, const rc_packed *WT, const recur_float *hs,
                               const recur_float *h0, int has_state, int B, int T, int I, int H, int GH,
                               recur_float *buf)
 {
@@ -126,9 +121,5 @@ void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU,
             rc_pgemm(1, H, hs, H, &v, 1, dU, GH);
         }
     }
-    if (dX) {
-        rc_packed pt;
-        rc_pack(&pt, buf, W, GH, 1, GH, I);
-        rc_pgemm(0, T * B, dP, GH, &pt, 0, dX, I);
-    }
+    if (dX) rc_pgemm(0, T * B, dP, GH, WT, 0, dX, I);
 }

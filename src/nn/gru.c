@@ -185,4 +185,4 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
     }
 }
 
-const rc_layer_ops rc_gru_ops = {gru_buf_size, gru_bind, gru_init, gru_forward, gru_backward};
+const rc_layer_ops rc_gru_ops = {gru_buf_size, gru_bind, gru_init, gru_forward, gru_backward, NULL};

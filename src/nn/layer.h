@@ -41,8 +41,16 @@ typedef struct {
     recur_float *dc0;  /* (B,H) dL/dc0 */
     recur_float *mask; /* Dropout: scaled keep mask (rows, I) */
     recur_float *ut;   /* recurrent layers: U^T (G*H, H), made once per backward;
-                        * LSTM: its packed weights (rc_gates_pack_floats), per pass */
+                        * LSTM: blocks of packed gate gradients (rc_gates_pack_floats) */
     int has_state;     /* h0/c0 may be non-zero */
+    /* LSTM: its weights packed for rc_pgemm (wpack_size floats, at an address
+     * that does not move with B). wpk[k] is current when bit k of wp_valid is
+     * set, trusted only while wp_reuse: the chunk loop of one batch sets it, the
+     * weights being fixed for the batch, so each thread packs once per batch. */
+    recur_float *wp;
+    rc_packed wpk[5];
+    unsigned wp_valid;
+    int wp_reuse;
 } rc_lbuf;
 
 typedef struct {
@@ -58,6 +66,8 @@ typedef struct {
     /* dy: shape of the output. Accumulates into grads; writes lb->dx when need_dx. */
     void (*backward)(const rc_layer *L, rc_lbuf *lb, recur_float *grads, const recur_float *params,
                      const recur_float *x, const recur_float *dy, int B, int T, int need_dx);
+    /* Floats of packed weights kept in rc_lbuf.wp (NULL: none). */
+    size_t (*wpack_size)(const rc_layer *L);
 } rc_layer_ops;
 
 struct rc_layer {
@@ -111,18 +121,18 @@ void rc_gates_transpose(recur_float *UT, const recur_float *U, int H, int GH);
 void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, const recur_float *UT, int B, int H,
                             int N, recur_float beta);
 
-/* ---- The same products through rc_pgemm (core.h), with matrices packed
- * once per call into a scratch buffer of rc_gates_pack_floats(I, H, G, B, T)
- * floats (LSTM: its forward pass packs [W; U] there with rc_pack_stack). ---- */
-size_t rc_gates_pack_floats(int I, int H, int G, int B, int T);
+/* ---- The same products through rc_pgemm (core.h); the gate gradients are
+ * packed a block of steps at a time into a scratch buffer of
+ * rc_gates_pack_floats(H, G, B, T) floats. ---- */
+size_t rc_gates_pack_floats(int H, int G, int B, int T);
 /* Everything after the time loop of a backward pass, from the gate gradients
  * dP (T,B,GH): dW += X^T dP, dU += sum_t h_{t-1}^T dP_t (h_{-1} = h0, used when
  * has_state), db += column sums; dP is read in place or, at strides that
  * map onto few cache sets, packed a block of steps at a time (summing the
  * bias while packing; db NULL: the caller summed it); then dX (R, I) = dP W^T
- * when dX != NULL. */
+ * when dX != NULL, WT being W^T (GH, I) packed. */
 void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU, recur_float *db,
-                              const recur_float *dP, const recur_float *X, const recur_float *W, const recur_float *hs,
+                              const recur_float *dP, const recur_float *X, const rc_packed *WT, const recur_float *hs,
                               const recur_float *h0, int has_state, int B, int T, int I, int H, int GH,
                               recur_float *buf);
 

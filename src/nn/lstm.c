@@ -28,8 +28,24 @@ static size_t lstm_buf_size(const rc_layer *L, int B, int T)
     size_t TB = (size_t)T * B, H = (size_t)L->units;
     /* y, c, tc: T*B*H each; a: T*B*4H; dx: T*B*I; dh, dc, h0, c0, dh0, dc0: B*H each */
     return 3 * TB * H + TB * 4 * H + TB * (size_t)L->in + 6 * (size_t)B * H +
-           rc_gates_pack_floats(L->in, L->units, 4, B, T); /* ut: packed weights */
+           rc_gates_pack_floats(L->units, 4, B, T); /* ut: packed gate gradients */
 }
+
+/* lb->wp: [W; U] packed for the forward pass (stacked, or W and U apart),
+ * then U^T and W^T for the backward one; entries of lb->wpk: */
+enum { WP_STACK, WP_W, WP_U, WP_UT, WP_WT };
+
+static size_t lstm_wpack_size(const rc_layer *L)
+{
+    int I = L->in, H = L->units, G4 = 4 * H;
+    return rc_pack_floats(I + H, G4) + rc_pack_floats(G4, H) + rc_pack_floats(G4, I);
+}
+
+/* Whether lb->wpk[k] may be used as it is; otherwise the caller packs it and
+ * calls wp_mark. */
+static int wp_current(const rc_lbuf *lb, int k) { return lb->wp_reuse && (lb->wp_valid >> k & 1u); }
+
+static void wp_mark(rc_lbuf *lb, int k, unsigned clear) { lb->wp_valid = (lb->wp_valid & ~clear) | 1u << k; }
 
 static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
@@ -103,13 +119,22 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
      * prediction) project all steps at once, with W and U packed apart (read
      * out of the stacked pack, U made batch-1 prediction 2 % slower). */
     const int per_step = B >= 8;
-    rc_packed pwu, pw, pu;
+    const rc_packed *pwu = &lb->wpk[WP_STACK], *pu = &lb->wpk[WP_U];
+    rc_packed pw;
     if (per_step) {
-        rc_pack_stack(&pwu, lb->ut, W, G4, I, U, G4, H, G4);
-        pw = rc_pack_rows(&pwu, 0, I);
+        if (!wp_current(lb, WP_STACK)) {
+            rc_pack_stack(&lb->wpk[WP_STACK], lb->wp, W, G4, I, U, G4, H, G4);
+            wp_mark(lb, WP_STACK, 1u << WP_W | 1u << WP_U); /* same floats */
+        }
+        pw = rc_pack_rows(pwu, 0, I);
     } else {
-        rc_pack(&pw, lb->ut, W, G4, 0, I, G4);
-        rc_pack(&pu, lb->ut + rc_pack_floats(I, G4), U, G4, 0, H, G4);
+        if (!wp_current(lb, WP_W) || !wp_current(lb, WP_U)) {
+            rc_pack(&lb->wpk[WP_W], lb->wp, W, G4, 0, I, G4);
+            rc_pack(&lb->wpk[WP_U], lb->wp + rc_pack_floats(I, G4), U, G4, 0, H, G4);
+            wp_mark(lb, WP_W, 1u << WP_STACK);
+            wp_mark(lb, WP_U, 0);
+        }
+        pw = lb->wpk[WP_W];
         rc_pgemm(0, T * B, x, I, &pw, 0, lb->a, G4);
     }
     for (int t = 0; t < T; t++) {
@@ -121,9 +146,9 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
          * added in the cell pass */
         const recur_float *xt = x + (size_t)t * B * I;
         int rec = t || lb->has_state;
-        if (per_step && rec) rc_pgemm2(B, xt, I, I, hp, H, &pwu, 0, A, G4);
+        if (per_step && rec) rc_pgemm2(B, xt, I, I, hp, H, pwu, 0, A, G4);
         else if (per_step) rc_pgemm(0, B, xt, I, &pw, 0, A, G4);
-        else if (rec) rc_pgemm(0, B, hp, H, &pu, 1, A, G4);
+        else if (rec) rc_pgemm(0, B, hp, H, pu, 1, A, G4);
 #ifdef RC_SIMD512
         if (simd) {
             for (int b = 0; b < B; b++) {
@@ -219,6 +244,7 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
 {
     const int H = L->units, G4 = 4 * H;
     const size_t BH = (size_t)B * H;
+    const int I = L->in;
     const recur_float *W = p + L->off_w, *U = p + L->off_u;
     recur_float *dh = lb->dh, *dc = lb->dc;
     for (size_t k = 0; k < BH; k++) dh[k] = 0, dc[k] = 0;
@@ -227,8 +253,12 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
 #else
     const int simd = 0;
 #endif
-    rc_packed put; /* U^T (4H, H), for dh_{t-1} = dz U^T */
-    rc_pack(&put, lb->ut, U, G4, 1, G4, H);
+    /* U^T (4H, H), for dh_{t-1} = dz U^T; W^T (4H, I) for dX = dz W^T */
+    recur_float *wpb = lb->wp + rc_pack_floats(I + H, G4);
+    if (!wp_current(lb, WP_UT)) rc_pack(&lb->wpk[WP_UT], wpb, U, G4, 1, G4, H), wp_mark(lb, WP_UT, 0);
+    if (need_dx && !wp_current(lb, WP_WT))
+        rc_pack(&lb->wpk[WP_WT], wpb + rc_pack_floats(G4, H), W, G4, 1, G4, I), wp_mark(lb, WP_WT, 0);
+    const rc_packed *put = &lb->wpk[WP_UT];
     for (int t = T - 1; t >= 0; t--) {
         recur_float *A = lb->a + (size_t)t * B * G4; /* activations in, dz out */
         const recur_float *cp = t ? lb->c + (size_t)(t - 1) * BH : lb->c0;
@@ -246,12 +276,12 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
             for (int b = 0; b < B; b++)
                 cell_backward(A + (size_t)b * G4, dc + (size_t)b * H, dh + (size_t)b * H, cp + (size_t)b * H,
                               tc + (size_t)b * H, H);
-        if (t > 0 || lb->has_state) rc_pgemm(0, B, A, G4, &put, 0, dh, H);
+        if (t > 0 || lb->has_state) rc_pgemm(0, B, A, G4, put, 0, dh, H);
     }
     if (lb->has_state)
         for (size_t k = 0; k < BH; k++) lb->dh0[k] = dh[k], lb->dc0[k] = dc[k];
     rc_gates_backward_packed(need_dx ? lb->dx : NULL, grads + L->off_w, grads + L->off_u, simd ? NULL : grads + L->off_b,
-                             lb->a, x, W, lb->y, lb->h0, lb->has_state, B, T, L->in, H, G4, lb->ut);
+                             lb->a, x, &lb->wpk[WP_WT], lb->y, lb->h0, lb->has_state, B, T, I, H, G4, lb->ut);
 }
 
-const rc_layer_ops rc_lstm_ops = {lstm_buf_size, lstm_bind, lstm_init, lstm_forward, lstm_backward};
+const rc_layer_ops rc_lstm_ops = {lstm_buf_size, lstm_bind, lstm_init, lstm_forward, lstm_backward, lstm_wpack_size};

@@ -73,4 +73,4 @@ static void rnn_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
     rc_gates_recurrent_backward(grads + L->off_u, H, lb->a, H, lb->y, lb->h0, lb->has_state, B, T, H, H);
 }
 
-const rc_layer_ops rc_rnn_ops = {rnn_buf_size, rnn_bind, rnn_init, rnn_forward, rnn_backward};
+const rc_layer_ops rc_rnn_ops = {rnn_buf_size, rnn_bind, rnn_init, rnn_forward, rnn_backward, NULL};

@@ -62,6 +62,7 @@ static void run_chunks(void *arg, int tid)
         int nb = b1 - b0;
         rc_ws *w = &m->ws[tid];
         rc_ws_reserve(m, w, nb, j->T, NULL); /* capacity reserved by the caller: cannot fail */
+        rc_ws_reuse_packs(m, w, c == tid); /* each thread packs the weights once per batch */
         rc_forward(m, w, j->x + (size_t)b0 * per_x, nb, j->T, j->training, rc_seed_mix(j->stream, (uint64_t)c, 7));
         if (j->pred) memcpy(j->pred + (size_t)b0 * per_y, w->out, (size_t)nb * per_y * sizeof *w->out);
         if (j->y) {

@@ -377,10 +377,13 @@ void rc_ws_free(rc_ws *w)
     memset(w, 0, sizeof *w);
 }
 
+static size_t wpack_floats(const rc_layer *L) { return L->ops->wpack_size ? L->ops->wpack_size(L) : 0; }
+
 static size_t ws_floats(const recur_model *m, int B, int T)
 {
     size_t n = (size_t)T * B * m->F + 2 * rc_out_size(m, B, T);
-    for (int l = 0; l < m->n_layers; l++) n += m->layers[l].ops->buf_size(&m->layers[l], B, T);
+    for (int l = 0; l < m->n_layers; l++)
+        n += wpack_floats(&m->layers[l]) + m->layers[l].ops->buf_size(&m->layers[l], B, T);
     return n;
 }
 
@@ -398,9 +401,15 @@ recur_status rc_ws_reserve(recur_model *m, rc_ws *w, int B, int T, recur_error *
                             n * sizeof *mem >> 20);
         free(w->mem);
         w->mem = mem, w->capB = nB, w->capT = nT;
+        for (int l = 0; l < m->n_layers; l++) w->lb[l].wp_valid = 0;
     }
-    /* Carve buffers for exactly (B,T); smaller than capacity fits by monotonicity. */
+    /* Packed weights first, where B and T do not move them; then buffers for
+     * exactly (B,T): smaller than capacity fits by monotonicity. */
     recur_float *p = w->mem;
+    for (int l = 0; l < m->n_layers; l++) {
+        w->lb[l].wp = p, w->lb[l].wp_reuse = 0; /* repacked unless rc_ws_reuse_packs says otherwise */
+        p += wpack_floats(&m->layers[l]);
+    }
     w->x = p, p += (size_t)T * B * m->F;
     w->dy = p, p += rc_out_size(m, B, T);
     w->out = p, p += rc_out_size(m, B, T);
@@ -415,6 +424,14 @@ recur_status rc_ws_reserve(recur_model *m, rc_ws *w, int B, int T, recur_error *
     }
     w->B = B, w->T = T;
     return RECUR_OK;
+}
+
+void rc_ws_reuse_packs(recur_model *m, rc_ws *w, int fresh)
+{
+    for (int l = 0; l < m->n_layers; l++) {
+        w->lb[l].wp_reuse = 1;
+        if (fresh) w->lb[l].wp_valid = 0;
+    }
 }
 
 /* ====== Forward / backward orchestration ====== */

@@ -64,6 +64,10 @@ struct recur_model {
 /* model.c */
 recur_status rc_ws_reserve(recur_model *m, rc_ws *w, int B, int T, recur_error *err);
 void rc_ws_free(rc_ws *w);
+/* Lets the layers keep the weights they packed in w across the calls that
+ * follow (until the next rc_ws_reserve): for the chunks of one batch, whose
+ * weights do not change. fresh: the weights changed since w last packed. */
+void rc_ws_reuse_packs(recur_model *m, rc_ws *w, int fresh);
 /* Forward of B samples x (B,T,F) in workspace w; output in w->out (user layout)
  * and returns the time-major output pointer. */
 const recur_float *rc_forward(recur_model *m, rc_ws *w, const recur_float *x, int B, int T, int training,
