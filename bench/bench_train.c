@@ -14,8 +14,10 @@
  *   predict1      tutorial model, latency of recur_model_predict(n=1), us
  *   predict64     tutorial model, throughput of recur_model_predict(n=64),
  *                 windows per second
- *   sgemm         single-thread cblas_sgemm GFLOP/s at the LSTM step shapes
- *                 and at 1024^3 (needs the BLAS=1 build)
+ *   sgemm         single-thread cblas_sgemm GFLOP/s at the shapes of one
+ *                 step's [x_t h_{t-1}] [W; U] for a 16-row chunk (tutorial
+ *                 layers 1 and 2, big layer 2) and at 1024^3 (BLAS=1 build),
+ *                 beside recur's own kernel (rc_pgemm, B packed once)
  *
  * Training: one recur_model_fit(epochs=1, shuffle=1) per repetition on the
  * same model, so building, compiling and the first workspace allocation are
@@ -35,7 +37,7 @@
  */
 #define _GNU_SOURCE
 #include "recur.h"
-#include "train/train.h" /* internal: rc_default_threads, what threads=0 resolves to */
+#include "train/train.h" /* internal: rc_default_threads, what threads=0 resolves to; rc_pgemm */
 
 #include <math.h>
 #include <stdint.h>
@@ -453,12 +455,42 @@ done:
     free(A), free(B), free(C), free(g);
     return s;
 }
+
+/* The same product through recur's own kernel (rc_pgemm, B packed once, as
+ * the LSTM packs its weights once per batch): what the step products reach. */
+static stats time_pgemm(int M, int N, int K, int reps, int warmup)
+{
+    stats s = {0, 0, 0, 0};
+    float *A = malloc((size_t)M * K * sizeof *A), *B = malloc((size_t)K * N * sizeof *B);
+    float *C = malloc((size_t)M * N * sizeof *C), *buf = malloc(rc_pack_floats(K, N) * sizeof *buf);
+    double *g = malloc((size_t)reps * sizeof *g);
+    if (!A || !B || !C || !buf || !g) goto done;
+    uint64_t st = 7;
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)next_unit(&st) - 0.5f;
+    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)next_unit(&st) - 0.5f;
+    rc_packed pk;
+    rc_pack(&pk, buf, B, N, 0, K, N);
+    const double flop = 2.0 * M * N * K;
+    for (int r = -warmup; r < reps; r++) {
+        long calls = 0;
+        double t0 = now_s(), el;
+        do {
+            rc_pgemm(0, M, A, K, &pk, 0, C, N);
+            calls++;
+        } while ((el = now_s() - t0) < 0.1);
+        if (r >= 0) g[r] = flop * (double)calls / el * 1e-9;
+    }
+    s = stats_of(g, reps);
+done:
+    free(A), free(B), free(C), free(buf), free(g);
+    return s;
+}
 #endif
 
 static int run_sgemm(const bench_opts *o)
 {
 #ifdef RECUR_BLAS
-    static const int shapes[][3] = {{32, 400, 100}, {64, 400, 100}, {64, 200, 50}, {1024, 1024, 1024}};
+    static const int shapes[][3] = {{16, 200, 51}, {16, 400, 150}, {16, 1024, 512}, {1024, 1024, 1024}};
     const int ns = (int)(sizeof shapes / sizeof shapes[0]);
     openblas_set_num_threads(1);
     if (o->json) printf("{\"impl\":\"recur\",\"case\":\"sgemm\",\"threads\":1,\"reps\":%d,\"unit\":\"GFLOP/s\","
@@ -466,11 +498,13 @@ static int run_sgemm(const bench_opts *o)
     else printf("cblas_sgemm (OpenBLAS), 1 thread, GFLOP/s, median [min-max] of %d reps\n", o->reps);
     for (int i = 0; i < ns; i++) {
         int M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
-        stats s = time_sgemm(M, N, K, o->reps, o->warmup);
+        stats s = time_sgemm(M, N, K, o->reps, o->warmup), q = time_pgemm(M, N, K, o->reps, o->warmup);
         if (o->json)
-            printf("%s{\"M\":%d,\"N\":%d,\"K\":%d,\"median\":%.6g,\"min\":%.6g,\"max\":%.6g}", i ? "," : "", M, N, K,
-                   s.median, s.min, s.max);
-        else printf("  M=%-5d N=%-5d K=%-5d %8.2f  [%.2f-%.2f]\n", M, N, K, s.median, s.min, s.max);
+            printf("%s{\"M\":%d,\"N\":%d,\"K\":%d,\"median\":%.6g,\"min\":%.6g,\"max\":%.6g,"
+                   "\"pgemm\":{\"median\":%.6g,\"min\":%.6g,\"max\":%.6g}}",
+                   i ? "," : "", M, N, K, s.median, s.min, s.max, q.median, q.min, q.max);
+        else printf("  M=%-5d N=%-5d K=%-5d %8.2f  [%.2f-%.2f]   recur's rc_pgemm %8.2f  [%.2f-%.2f]\n", M, N, K,
+                    s.median, s.min, s.max, q.median, q.min, q.max);
     }
     if (o->json) printf("],\"maxrss_kb\":%ld}\n", peak_rss_kb());
     return 0;

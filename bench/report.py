@@ -150,6 +150,8 @@ def main():
     if sg and "shapes" in sg:
         print("sgemm, 1 thread, GFLOP/s median: recur's OpenBLAS " + ", ".join(
             f"{s['M']}x{s['N']}x{s['K']} {s['median']:.1f}" for s in sg["shapes"]), end="")
+        if all("pgemm" in s for s in sg["shapes"]):
+            print("; recur's rc_pgemm " + ", ".join(f"{s['pgemm']['median']:.1f}" for s in sg["shapes"]), end="")
         tsg = find(rows, "torch", "sgemm")
         if tsg and "shapes" in tsg:
             print("; torch.mm (OPENBLAS_NUM_THREADS=1) " + ", ".join(f"{s['median']:.1f}" for s in tsg["shapes"]), end="")

@@ -172,7 +172,7 @@ def run_predict(case, a):
 
 
 def run_sgemm(a):
-    shapes = [(32, 400, 100), (64, 400, 100), (64, 200, 50), (1024, 1024, 1024)]
+    shapes = [(16, 200, 51), (16, 400, 150), (16, 1024, 512), (1024, 1024, 1024)]
     out = []
     for M, N, K in shapes:
         A, B = torch.rand(M, K) - 0.5, torch.rand(K, N) - 0.5
