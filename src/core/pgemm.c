@@ -26,11 +26,13 @@
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(RECUR_DOUBLE) && !defined(RECUR_NO_SIMD)
 #define RC_PGEMM_AVX512 1
 #include <immintrin.h>
+/* The functions below are built for "avx512f,prfchw": every AVX-512 CPU also
+ * has PREFETCHW, which the micro-kernel issues for C's lines. */
 
 /* Untransposed packing, one row of B at a time: each 16-float piece goes to
  * its panel (masked past N, so the padding is written as zeros) and, when
  * colsum is given, is added to it in the same k order as a scalar loop. */
-__attribute__((target("avx512f"))) static void pack512(float *buf, size_t ps, const float *src, int lds, int K, int N,
+__attribute__((target("avx512f,prfchw"))) static void pack512(float *buf, size_t ps, const float *src, int lds, int K, int N,
                                                       float *colsum)
 {
     const int np = (N + PANEL - 1) / PANEL;
@@ -172,7 +174,7 @@ rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk)
 
 /* One k of a block: B's row k (nv vectors at Pk) times A's elements for
  * rows 0..mr-1 (a[i * astride]), added to the accumulators. */
-__attribute__((target("avx512f"), always_inline)) static inline void
+__attribute__((target("avx512f,prfchw"), always_inline)) static inline void
 kstep(const int mr, const int nv, __m512 c[MR][NV], const float *Pk, size_t ps, __mmask16 mlast, const float *a,
       size_t astride)
 {
@@ -190,11 +192,16 @@ kstep(const int mr, const int nv, __m512 c[MR][NV], const float *Pk, size_t ps, 
 /* One MR' x (16 NV') block, MR' <= MR and NV' <= NV compile-time constants
  * after inlining. K2 > 0 adds a second segment: rows K..K+K2-1 of B times A2
  * (rows of lda2), in the same registers, as if A and A2 were one matrix. */
-__attribute__((target("avx512f"), always_inline)) static inline void
+__attribute__((target("avx512f,prfchw"), always_inline)) static inline void
 micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, int K2, const float *A2, int lda2,
       const float *P, size_t ps, size_t ks, float *C, int ldc, int acc, __mmask16 mlast)
 {
     __m512 c[MR][NV];
+    if (!acc) /* C's lines, often never touched yet (the gate buffers of a pass), fetched while the k loop runs */
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; i++)
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) __builtin_prefetch(C + (size_t)i * ldc + PANEL * v, 1, 3);
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
@@ -236,7 +243,7 @@ micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, 
     default: break;                                                                                              \
     }
 
-__attribute__((target("avx512f"))) static void block_n(int mr, int nv, int K, const float *A, int lda,
+__attribute__((target("avx512f,prfchw"))) static void block_n(int mr, int nv, int K, const float *A, int lda,
                                                       const float *P, size_t ps, size_t ks, float *C, int ldc,
                                                       int acc, __mmask16 ml)
 {
@@ -246,14 +253,14 @@ __attribute__((target("avx512f"))) static void block_n(int mr, int nv, int K, co
 /* block_n with the second segment: a function of its own, so that the
  * single-segment products keep the tighter code (batch-1 prediction, whose
  * tiles are one row, ran 1 % slower through this one). */
-__attribute__((target("avx512f"))) static void block_n2(int mr, int nv, int K, const float *A, int lda, int K2,
+__attribute__((target("avx512f,prfchw"))) static void block_n2(int mr, int nv, int K, const float *A, int lda, int K2,
                                                        const float *A2, int lda2, const float *P, size_t ps,
                                                        size_t ks, float *C, int ldc, int acc, __mmask16 ml)
 {
     RC_BLOCK_CASES(0, K2, A2, lda2)
 }
 
-__attribute__((target("avx512f"))) static void block_t(int mr, int nv, int K, const float *A, int lda,
+__attribute__((target("avx512f,prfchw"))) static void block_t(int mr, int nv, int K, const float *A, int lda,
                                                       const float *P, size_t ps, size_t ks, float *C, int ldc,
                                                       int acc, __mmask16 ml)
 {
@@ -262,7 +269,7 @@ __attribute__((target("avx512f"))) static void block_t(int mr, int nv, int K, co
 
 /* The MR x 48 block of C at rows i.., panels q.. (fewer at the ends). K1 < K:
  * rows K1.. of B go with A2 (block_n only). */
-__attribute__((target("avx512f"))) static inline void tile(int ta, int i, int q, int q1, int M, const float *A, int lda,
+__attribute__((target("avx512f,prfchw"))) static inline void tile(int ta, int i, int q, int q1, int M, const float *A, int lda,
                                                            int K1, const float *A2, int lda2, const rc_packed *B,
                                                            int acc, float *C, int ldc)
 {
@@ -282,7 +289,7 @@ __attribute__((target("avx512f"))) static inline void tile(int ta, int i, int q,
  * tail, each a dot product over k in vectors of 16: eight independent sums,
  * each reduced across its lanes at the end. A row's result does not depend on
  * which rows share its block. */
-__attribute__((target("avx512f"))) static void dot4x2(int M, int i, int j, const float *A, int lda,
+__attribute__((target("avx512f,prfchw"))) static void dot4x2(int M, int i, int j, const float *A, int lda,
                                                      const rc_packed *B, int acc, float *C, int ldc)
 {
     const int K = B->K;
@@ -309,7 +316,7 @@ __attribute__((target("avx512f"))) static void dot4x2(int M, int i, int j, const
 
 /* The tail columns of B (at C's column N - tn). With A transposed (not a
  * use the layers make of a tail), a plain loop. */
-__attribute__((target("avx512f"))) static void tail512(int ta, int M, const float *A, int lda, const rc_packed *B,
+__attribute__((target("avx512f,prfchw"))) static void tail512(int ta, int M, const float *A, int lda, const rc_packed *B,
                                                       int acc, float *C, int ldc)
 {
     C += B->N - B->tn;
@@ -328,7 +335,7 @@ __attribute__((target("avx512f"))) static void tail512(int ta, int M, const floa
 }
 
 /* K1 < B->K only with !ta and M <= 64 (rc_pgemm2). */
-__attribute__((target("avx512f"))) static void pgemm512(int ta, int M, const float *A, int lda, int K1,
+__attribute__((target("avx512f,prfchw"))) static void pgemm512(int ta, int M, const float *A, int lda, int K1,
                                                        const float *A2, int lda2, const rc_packed *B, int acc,
                                                        float *C, int ldc)
 {
