@@ -17,25 +17,12 @@ CFLAGS  += -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc $(EXTRA_CFL
 LDFLAGS += $(EXTRA_LDFLAGS)
 
 PKGS     = jansson plplot
-BLAS_LIBS =
 ifeq ($(BLAS),1)
-CFLAGS  += -DRECUR_BLAS=1
-# OpenBLAS's serial build (libopenblas-serial-dev) when installed: recur runs
-# its own threads and keeps BLAS on one. The pthread build's workers spin on
-# sched_yield for ~90 ms after the library loads, whether used or not, which
-# halved the throughput of a 2-thread prediction started in that window. The
-# run path makes the loader take the serial build over the system default.
-OPENBLAS_SERIAL := /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/openblas-serial
-ifneq ($(wildcard $(OPENBLAS_SERIAL)/pkgconfig/openblas.pc),)
-CFLAGS  += $(shell PKG_CONFIG_PATH=$(OPENBLAS_SERIAL)/pkgconfig pkg-config --cflags openblas 2>/dev/null)
-BLAS_LIBS = $(shell PKG_CONFIG_PATH=$(OPENBLAS_SERIAL)/pkgconfig pkg-config --libs openblas 2>/dev/null) \
-            -Wl,-rpath,$(OPENBLAS_SERIAL)
-else
 PKGS    += openblas
-endif
+CFLAGS  += -DRECUR_BLAS=1
 endif
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(BLAS_LIBS) -lpthread -lm
+LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 TESTLIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Library: every file under src/ by concern (core, nn, train, data, io).
