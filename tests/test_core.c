@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,6 +198,59 @@ static void t_pgemm(void **s)
     rc_cpu_disable_simd(0);
 }
 
+/* recur's workers call the BLAS at the same time (GRU and SimpleRNN layers,
+ * the LSTM's portable path). Debian's serial OpenBLAS 0.3.21 is not safe for
+ * that: about 1 in 1000 concurrent 64x400x100 products came out wrong. Each
+ * of two threads repeats its own product and compares it with the one
+ * computed alone beforehand. */
+#ifdef RECUR_BLAS
+enum { BT_REPS = 12000 }; /* 4000 caught the serial build in 9 runs of 10 */
+#else
+enum { BT_REPS = 50 }; /* the naive product is reentrant by construction */
+#endif
+enum { BT_M = 64, BT_N = 400, BT_K = 100 };
+typedef struct {
+    float A[BT_M * BT_K], B[BT_K * BT_N], ref[BT_M * BT_N], C[BT_M * BT_N];
+    int wrong;
+    pthread_barrier_t *start;
+} blas_job;
+
+static void *blas_worker(void *arg)
+{
+    blas_job *j = arg;
+    pthread_barrier_wait(j->start); /* both at once from the first product */
+    for (int r = 0; r < BT_REPS; r++) {
+        rc_gemm(0, 0, BT_M, BT_N, BT_K, 1, j->A, BT_K, j->B, BT_N, 0, j->C, BT_N);
+        if (memcmp(j->C, j->ref, sizeof j->C)) j->wrong++;
+    }
+    return NULL;
+}
+
+static void t_gemm_two_threads(void **s)
+{
+    (void)s;
+    if (getenv("RECUR_SKIP_SLOW")) skip(); /* valgrind: 24000 products */
+    blas_job *j = calloc(2, sizeof *j);
+    assert_non_null(j);
+    for (int t = 0; t < 2; t++) {
+        for (int i = 0; i < BT_M * BT_K; i++) j[t].A[i] = (float)((i * 7 + t * 13) % 11) - 5;
+        for (int i = 0; i < BT_K * BT_N; i++) j[t].B[i] = (float)((i * 3 + t) % 7) - 3;
+        rc_gemm(0, 0, BT_M, BT_N, BT_K, 1, j[t].A, BT_K, j[t].B, BT_N, 0, j[t].ref, BT_N);
+    }
+    rc_blas_single_thread(); /* as fit does */
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 2);
+    j[0].start = j[1].start = &start;
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++) assert_int_equal(pthread_create(&th[t], NULL, blas_worker, &j[t]), 0);
+    for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+    pthread_barrier_destroy(&start);
+    if (j[0].wrong || j[1].wrong)
+        printf("  concurrent products: %d and %d of %d wrong\n", j[0].wrong, j[1].wrong, BT_REPS);
+    assert_int_equal(j[0].wrong + j[1].wrong, 0);
+    free(j);
+}
+
 static void t_rng(void **s)
 {
     (void)s;
@@ -235,6 +289,6 @@ static void t_status(void **s)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(t_gemm), cmocka_unit_test(t_pgemm), cmocka_unit_test(t_rng), cmocka_unit_test(t_status)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(t_gemm), cmocka_unit_test(t_pgemm), cmocka_unit_test(t_gemm_two_threads), cmocka_unit_test(t_rng), cmocka_unit_test(t_status)};
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

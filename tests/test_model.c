@@ -442,6 +442,44 @@ static void t_fit_matches_manual_steps(void **s)
     free(init);
 }
 
+/* The GRU runs its products through OpenBLAS from both workers at once; a
+ * BLAS that is not safe to call from two threads (Debian's serial OpenBLAS
+ * returned a wrong product in ~1 of 1000 concurrent calls) shows here as
+ * weights that depend on the thread count. */
+static void fit_gru_threads(int threads, float **out, size_t *n_out)
+{
+    static float x[SINE_N * SINE_T], y[SINE_N];
+    sine(x, y, SINE_N, SINE_T, 6);
+    recur_model *m = NULL;
+    assert_int_equal(recur_model_new(1, &m, NULL), RECUR_OK);
+    assert_int_equal(recur_model_add_spec(m, "gru(96,seq) gru(64) dense(1)", NULL), RECUR_OK);
+    assert_int_equal(recur_model_compile(m, NULL, NULL), RECUR_OK);
+    recur_fit_opts fo = recur_fit_opts_default();
+    fo.epochs = 2, fo.threads = threads, fo.batch_size = 64;
+    assert_int_equal(recur_model_fit(m, x, y, SINE_N, SINE_T, NULL, NULL, 0, &fo, NULL, NULL), RECUR_OK);
+    *n_out = recur_model_n_params(m);
+    *out = malloc(*n_out * sizeof **out);
+    assert_non_null(*out);
+    memcpy(*out, recur_model_params(m), *n_out * sizeof **out);
+    recur_model_free(m);
+}
+
+static void t_deterministic_threads_blas(void **s)
+{
+    (void)s;
+    if (skip_slow()) skip();
+    float *a, *b;
+    size_t na, nb;
+    fit_gru_threads(1, &a, &na);
+    for (int run = 0; run < 3; run++) {
+        fit_gru_threads(2, &b, &nb);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na * sizeof *a);
+        free(b);
+    }
+    free(a);
+}
+
 /* The AVX-512 kernels (packed step products, fused cell pass, weight
  * gradients read in place at H=20 or packed in blocks at H=64) against the
  * portable code over BLAS: two SGD steps from the same weights end within
@@ -609,6 +647,7 @@ int main(void)
         cmocka_unit_test(t_learn_tutorial),
         cmocka_unit_test(t_deterministic_threads),
         cmocka_unit_test(t_fit_matches_manual_steps),
+        cmocka_unit_test(t_deterministic_threads_blas),
         cmocka_unit_test(t_simd_matches_portable),
         cmocka_unit_test(t_diverges),
         cmocka_unit_test(t_early_stop_and_interrupt),
