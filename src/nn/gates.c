@@ -10,8 +10,9 @@
  * their gate nonlinearities and state updates.
  *
  * The LSTM runs the same products through rc_pgemm (core/pgemm.c) with its
- * weights packed once per pass (the *_packed functions at the end): U and W
- * forward, U^T and W^T backward; GRU, SimpleRNN and Dense use rc_gemm.
+ * weights packed by the layer once per batch (lstm.c); the *_packed function
+ * at the end is its part after the time loop. GRU, SimpleRNN and Dense use
+ * rc_gemm.
  */
 #include "nn/layer.h"
 

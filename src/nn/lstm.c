@@ -13,7 +13,8 @@
  * Gate activations are cached in `a` and overwritten in place by dz.
  * Not here: dropout/recurrent_dropout inside the cell, other activations.
  *
- * Every product goes through rc_pgemm with the weights packed once per pass;
+ * Every product goes through rc_pgemm with the weights packed once per batch
+ * per thread (kept in lb->wp across the chunks of a batch);
  * on AVX-512 CPUs the per-row cell passes are hand-vectorised (one pass each
  * way, the backward one also summing the bias gradient), elsewhere they are
  * the portable loops below.

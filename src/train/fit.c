@@ -194,13 +194,6 @@ static double eval_loss(recur_model *m, const recur_float *x, const recur_float 
     return s / ((double)n * (double)per_y);
 }
 
-static int finite_block(const recur_float *g, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    return isfinite(s);
-}
-
 recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_float *y, size_t n, int T,
                              const recur_float *x_val, const recur_float *y_val, size_t n_val,
                              const recur_fit_opts *opts, recur_history *hist, recur_error *err)
@@ -284,7 +277,7 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
             int bad = !isfinite(bmean) || !isfinite(run_update(&u));
             if (!bad && clip) { /* per-tensor norms: the serial path */
                 if ((st = recur_model_apply_grads(m, err))) goto done;
-                bad = !finite_block(m->params, m->n_params);
+                bad = !isfinite(sumsq(m->params, 0, m->n_params));
             } else if (!bad) {
                 u.phase = 1;
                 bad = !isfinite(run_update(&u));
