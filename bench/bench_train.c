@@ -428,37 +428,24 @@ done:
 }
 
 #ifdef RECUR_BLAS
-/* GFLOP/s of C = A.B (row-major, M x K times K x N) on one thread: each
+/* GFLOP/s of C = A.B (row-major, M x K times K x N) on one thread, through
+ * cblas_sgemm (pk NULL) or recur's kernel with B packed once (pk): each
  * repetition loops until it has run for at least 0.1 s; median over reps. */
-static stats time_sgemm(int M, int N, int K, int reps, int warmup)
+typedef struct {
+    int M, N, K;
+    const float *A, *B;
+    float *C;
+    const rc_packed *pk;
+} product;
+
+static void run_product(const product *p)
 {
-    stats s = {0, 0, 0, 0};
-    float *A = malloc((size_t)M * K * sizeof *A), *B = malloc((size_t)K * N * sizeof *B);
-    float *C = malloc((size_t)M * N * sizeof *C);
-    double *g = malloc((size_t)reps * sizeof *g);
-    if (!A || !B || !C || !g) goto done;
-    uint64_t st = 7;
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)next_unit(&st) - 0.5f;
-    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)next_unit(&st) - 0.5f;
-    const double flop = 2.0 * M * N * K;
-    for (int r = -warmup; r < reps; r++) {
-        long calls = 0;
-        double t0 = now_s(), el;
-        do {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
-            calls++;
-        } while ((el = now_s() - t0) < 0.1);
-        if (r >= 0) g[r] = flop * (double)calls / el * 1e-9;
-    }
-    s = stats_of(g, reps);
-done:
-    free(A), free(B), free(C), free(g);
-    return s;
+    if (p->pk) rc_pgemm(0, p->M, p->A, p->K, p->pk, 0, p->C, p->N);
+    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->M, p->N, p->K, 1.0f, p->A, p->K, p->B, p->N, 0.0f,
+                     p->C, p->N);
 }
 
-/* The same product through recur's own kernel (rc_pgemm, B packed once, as
- * the LSTM packs its weights once per batch): what the step products reach. */
-static stats time_pgemm(int M, int N, int K, int reps, int warmup)
+static stats time_product(int M, int N, int K, int packed, int reps, int warmup)
 {
     stats s = {0, 0, 0, 0};
     float *A = malloc((size_t)M * K * sizeof *A), *B = malloc((size_t)K * N * sizeof *B);
@@ -469,13 +456,14 @@ static stats time_pgemm(int M, int N, int K, int reps, int warmup)
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)next_unit(&st) - 0.5f;
     for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)next_unit(&st) - 0.5f;
     rc_packed pk;
-    rc_pack(&pk, buf, B, N, 0, K, N);
+    if (packed) rc_pack(&pk, buf, B, N, 0, K, N);
+    const product p = {M, N, K, A, B, C, packed ? &pk : NULL};
     const double flop = 2.0 * M * N * K;
     for (int r = -warmup; r < reps; r++) {
         long calls = 0;
         double t0 = now_s(), el;
         do {
-            rc_pgemm(0, M, A, K, &pk, 0, C, N);
+            run_product(&p);
             calls++;
         } while ((el = now_s() - t0) < 0.1);
         if (r >= 0) g[r] = flop * (double)calls / el * 1e-9;
@@ -498,7 +486,7 @@ static int run_sgemm(const bench_opts *o)
     else printf("cblas_sgemm (OpenBLAS), 1 thread, GFLOP/s, median [min-max] of %d reps\n", o->reps);
     for (int i = 0; i < ns; i++) {
         int M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
-        stats s = time_sgemm(M, N, K, o->reps, o->warmup), q = time_pgemm(M, N, K, o->reps, o->warmup);
+        stats s = time_product(M, N, K, 0, o->reps, o->warmup), q = time_product(M, N, K, 1, o->reps, o->warmup);
         if (o->json)
             printf("%s{\"M\":%d,\"N\":%d,\"K\":%d,\"median\":%.6g,\"min\":%.6g,\"max\":%.6g,"
                    "\"pgemm\":{\"median\":%.6g,\"min\":%.6g,\"max\":%.6g}}",
