@@ -30,7 +30,8 @@ typedef struct {
     recur_float *a;    /* gate activations (T,B,G*H); reused in place for gate gradients */
     recur_float *c;    /* LSTM cell states (T,B,H) */
     recur_float *tc;   /* LSTM tanh(c) (T,B,H) */
-    recur_float *aux;  /* GRU: r*mh (reset_after) or r*h_prev (T,B,H) */
+    recur_float *aux;  /* GRU: r*mh (reset_after) or r*h_prev (T,B,H);
+                        * LSTM: the bias laid out for the AVX-512 cell pass, 4 (H+16) */
     recur_float *da2;  /* GRU reset_after: recurrent-side gate gradients (T,B,3H) */
     recur_float *mh;   /* GRU reset_after: one step of h U + b1 (B,3H) */
     recur_float *dh;   /* (B,H) running dL/dh */

@@ -29,7 +29,8 @@ static size_t lstm_buf_size(const rc_layer *L, int B, int T)
     size_t TB = (size_t)T * B, H = (size_t)L->units;
     /* y, c, tc: T*B*H each; a: T*B*4H; dx: T*B*I; dh, dc, h0, c0, dh0, dc0: B*H each */
     return 3 * TB * H + TB * 4 * H + TB * (size_t)L->in + 6 * (size_t)B * H +
-           rc_gates_pack_floats(L->units, 4, B, T); /* ut: packed gate gradients */
+           rc_gates_pack_floats(L->units, 4, B, T) /* ut: packed gate gradients */
+           + 4 * (H + 16);                         /* aux: the bias, for the cell pass */
 }
 
 /* lb->wp: [W; U] packed for the forward pass (stacked, or W and U apart),
@@ -62,6 +63,7 @@ static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int
     lb->c0 = m, m += (size_t)B * H;
     lb->dh0 = m, m += (size_t)B * H;
     lb->dc0 = m, m += (size_t)B * H;
+    lb->aux = m, m += 4 * (H + 16);
     lb->ut = m;
 }
 
@@ -75,31 +77,57 @@ static void lstm_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 }
 
 #ifdef RC_SIMD512
-/* One row of one step, fused: z (4H) holds x W + h U without the bias and
- * leaves holding the gate activations i|f|g|o (the backward cache); c, tanh(c)
- * and h are written. Same formulas as the portable loops below. */
-RC_AVX512 static void cell_forward512(float *z, const float *bias, const float *cp, float *c, float *tc, float *h,
+/* A gate's 16 values for cells e..e+15 of a step: the first s from the row
+ * at z, the rest from the start of the next row, whose same gate lies 4H - s
+ * further on, i.e. at z + 3H + l for lane l >= s. */
+RC_AVX512 static inline __m512 gate_ld(const float *z, __mmask16 lo, __mmask16 hi, int H3)
+{
+    __m512 v = _mm512_maskz_loadu_ps(lo, z);
+    return hi ? _mm512_mask_loadu_ps(v, hi, z + H3) : v;
+}
+
+RC_AVX512 static inline void gate_st(float *z, __mmask16 lo, __mmask16 hi, int H3, __m512 v)
+{
+    _mm512_mask_storeu_ps(z, lo, v);
+    if (hi) _mm512_mask_storeu_ps(z + H3, hi, v);
+}
+
+/* One step of all B rows, fused: A (B rows of 4H, i|f|g|o) holds x W + h U
+ * without the bias and leaves holding the gate activations (the backward
+ * cache); c, tanh(c) and h (B x H, contiguous) are written. The B*H cells are
+ * taken 16 at a time straight through, a vector straddling two rows where
+ * H % 16 != 0 (at H = 50, a row by itself would fill 4 vectors for 3.1 of
+ * cells), reading bx: each gate's bias followed by its first 16 values again,
+ * so that one load at j serves lanes past the row's end. Same formulas, lane
+ * by lane, as the portable loops below. */
+RC_AVX512 static void cell_forward512(float *A, const float *bx, const float *cp, float *c, float *tc, float *h, int B,
                                       int H)
 {
     const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
-    for (int j = 0; j < H; j += 16) {
-        __mmask16 m = H - j >= 16 ? (__mmask16)0xffff : rc_mask16(H - j);
-        float *zi = z + j, *zf = z + H + j, *zg = z + 2 * H + j, *zo = z + 3 * H + j;
-        const float *bi = bias + j, *bf = bias + H + j, *bg = bias + 2 * H + j, *bo = bias + 3 * H + j;
-        __m512 i = sigmoid512(_mm512_add_ps(_mm512_maskz_loadu_ps(m, zi), _mm512_maskz_loadu_ps(m, bi)));
-        __m512 f = sigmoid512(_mm512_add_ps(_mm512_maskz_loadu_ps(m, zf), _mm512_maskz_loadu_ps(m, bf)));
-        __m512 g = _mm512_add_ps(_mm512_maskz_loadu_ps(m, zg), _mm512_maskz_loadu_ps(m, bg));
+    const size_t n = (size_t)B * H, G4 = 4 * (size_t)H;
+    const int H3 = 3 * H, bs = H + 16;
+    float *zr = A; /* the row of cell e */
+    int j = 0;     /* cell e's column in it */
+    for (size_t e = 0; e < n; e += 16) {
+        __mmask16 m = n - e >= 16 ? (__mmask16)0xffff : rc_mask16((int)(n - e));
+        __mmask16 lo = H - j >= 16 ? m : (__mmask16)(m & rc_mask16(H - j)), hi = (__mmask16)(m & ~lo);
+        float *zi = zr + j, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + H3;
+        const float *b = bx + j;
+        __m512 i = sigmoid512(_mm512_add_ps(gate_ld(zi, lo, hi, H3), _mm512_maskz_loadu_ps(m, b)));
+        __m512 f = sigmoid512(_mm512_add_ps(gate_ld(zf, lo, hi, H3), _mm512_maskz_loadu_ps(m, b + bs)));
+        __m512 g = _mm512_add_ps(gate_ld(zg, lo, hi, H3), _mm512_maskz_loadu_ps(m, b + 2 * bs));
         g = _mm512_fmsub_ps(two, sigmoid512(_mm512_mul_ps(two, g)), one); /* tanh = 2 sigmoid(2z) - 1 */
-        __m512 o = sigmoid512(_mm512_add_ps(_mm512_maskz_loadu_ps(m, zo), _mm512_maskz_loadu_ps(m, bo)));
-        __m512 cv = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, cp + j), _mm512_mul_ps(i, g));
+        __m512 o = sigmoid512(_mm512_add_ps(gate_ld(zo, lo, hi, H3), _mm512_maskz_loadu_ps(m, b + 3 * bs)));
+        __m512 cv = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, cp + e), _mm512_mul_ps(i, g));
         __m512 t = tanh512(cv);
-        _mm512_mask_storeu_ps(zi, m, i);
-        _mm512_mask_storeu_ps(zf, m, f);
-        _mm512_mask_storeu_ps(zg, m, g);
-        _mm512_mask_storeu_ps(zo, m, o);
-        _mm512_mask_storeu_ps(c + j, m, cv);
-        _mm512_mask_storeu_ps(tc + j, m, t);
-        _mm512_mask_storeu_ps(h + j, m, _mm512_mul_ps(o, t));
+        gate_st(zi, lo, hi, H3, i);
+        gate_st(zf, lo, hi, H3, f);
+        gate_st(zg, lo, hi, H3, g);
+        gate_st(zo, lo, hi, H3, o);
+        _mm512_mask_storeu_ps(c + e, m, cv);
+        _mm512_mask_storeu_ps(tc + e, m, t);
+        _mm512_mask_storeu_ps(h + e, m, _mm512_mul_ps(o, t));
+        if ((j += 16) >= H) j -= H, zr += G4;
     }
 }
 #endif
@@ -138,6 +166,11 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
         pw = lb->wpk[WP_W];
         rc_pgemm(0, T * B, x, I, &pw, 0, lb->a, G4);
     }
+#ifdef RC_SIMD512
+    if (simd) /* each gate's bias, then its first 16 values again (cell_forward512) */
+        for (int g = 0; g < 4; g++)
+            for (int j = 0; j < H + 16; j++) lb->aux[g * (H + 16) + j] = bias[g * H + j % H];
+#endif
     for (int t = 0; t < T; t++) {
         recur_float *A = lb->a + (size_t)t * B * G4;
         const recur_float *hp = t ? lb->y + (size_t)(t - 1) * B * H : lb->h0;
@@ -152,10 +185,12 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
         else if (rec) rc_pgemm(0, B, hp, H, pu, 1, A, G4);
 #ifdef RC_SIMD512
         if (simd) {
-            for (int b = 0; b < B; b++) {
-                size_t k0 = (size_t)b * H;
-                cell_forward512(A + (size_t)b * G4, bias, cp + k0, c + k0, tc + k0, h + k0, H);
-            }
+            if (H >= 16) cell_forward512(A, lb->aux, cp, c, tc, h, B, H);
+            else /* a vector would straddle more than two rows: one row at a time */
+                for (int b = 0; b < B; b++) {
+                    size_t k0 = (size_t)b * H;
+                    cell_forward512(A + (size_t)b * G4, lb->aux, cp + k0, c + k0, tc + k0, h + k0, 1, H);
+                }
             continue;
         }
 #endif
@@ -206,36 +241,59 @@ RC_CLONES static void cell_backward(recur_float *restrict z, recur_float *restri
 }
 
 #ifdef RC_SIMD512
-/* cell_backward for AVX-512, which also adds the row's gate gradients to the
- * bias gradient db (4H) while they are in registers, sparing a pass over all
- * T*B rows of dP afterwards. */
-RC_AVX512 static void cell_backward512(float *z, float *dc, const float *dh, const float *cp, const float *tc,
-                                       float *db, int H)
+/* Adds v's lanes to a gate's bias gradient db: those below lo's end at db + j,
+ * those in hi (the next row's first cells) at db + 0. */
+RC_AVX512 static inline void db_add(float *db, int j, __mmask16 lo, __mmask16 hi, int s, __m512 v)
+{
+    _mm512_mask_storeu_ps(db + j, lo, _mm512_add_ps(_mm512_maskz_loadu_ps(lo, db + j), v));
+    if (hi) {
+        __mmask16 mh = (__mmask16)(hi >> s);
+        __m512 w = _mm512_permutexvar_ps(_mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3,
+                                                                           2, 1, 0),
+                                                          _mm512_set1_epi32(s)),
+                                         v); /* lane l: v's lane l + s (mod 16) */
+        _mm512_mask_storeu_ps(db, mh, _mm512_add_ps(_mm512_maskz_loadu_ps(mh, db), w));
+    }
+}
+
+/* cell_backward for AVX-512 over one step's B rows, 16 cells at a time
+ * straight through as in cell_forward512; it also adds each row's gate
+ * gradients to the bias gradient db (4H), row after row as the portable
+ * code, while they are in registers, sparing a pass over all T*B rows of dP
+ * afterwards. */
+RC_AVX512 static void cell_backward512(float *A, float *dc, const float *dh, const float *cp, const float *tc,
+                                       float *db, int B, int H)
 {
     const __m512 one = _mm512_set1_ps(1.0f);
-    for (int j = 0; j < H; j += 16) {
-        __mmask16 m = H - j >= 16 ? (__mmask16)0xffff : rc_mask16(H - j);
-        float *zi = z + j, *zf = z + H + j, *zg = z + 2 * H + j, *zo = z + 3 * H + j;
-        float *bi = db + j, *bf = db + H + j, *bg = db + 2 * H + j, *bo = db + 3 * H + j;
-        __m512 i = _mm512_maskz_loadu_ps(m, zi), f = _mm512_maskz_loadu_ps(m, zf);
-        __m512 g = _mm512_maskz_loadu_ps(m, zg), o = _mm512_maskz_loadu_ps(m, zo);
-        __m512 t = _mm512_maskz_loadu_ps(m, tc + j), h = _mm512_maskz_loadu_ps(m, dh + j);
+    const size_t n = (size_t)B * H, G4 = 4 * (size_t)H;
+    const int H3 = 3 * H;
+    float *zr = A;
+    int j = 0;
+    for (size_t e = 0; e < n; e += 16) {
+        __mmask16 m = n - e >= 16 ? (__mmask16)0xffff : rc_mask16((int)(n - e));
+        const int s = H - j;
+        __mmask16 lo = s >= 16 ? m : (__mmask16)(m & rc_mask16(s)), hi = (__mmask16)(m & ~lo);
+        float *zi = zr + j, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + H3;
+        __m512 i = gate_ld(zi, lo, hi, H3), f = gate_ld(zf, lo, hi, H3);
+        __m512 g = gate_ld(zg, lo, hi, H3), o = gate_ld(zo, lo, hi, H3);
+        __m512 t = _mm512_maskz_loadu_ps(m, tc + e), h = _mm512_maskz_loadu_ps(m, dh + e);
         __m512 ho = _mm512_mul_ps(h, o);
-        __m512 dcv = _mm512_fmadd_ps(ho, _mm512_fnmadd_ps(t, t, one), _mm512_maskz_loadu_ps(m, dc + j));
+        __m512 dcv = _mm512_fmadd_ps(ho, _mm512_fnmadd_ps(t, t, one), _mm512_maskz_loadu_ps(m, dc + e));
         __m512 di = _mm512_mul_ps(_mm512_mul_ps(dcv, g), _mm512_mul_ps(i, _mm512_sub_ps(one, i)));
-        __m512 df = _mm512_mul_ps(_mm512_mul_ps(dcv, _mm512_maskz_loadu_ps(m, cp + j)),
+        __m512 df = _mm512_mul_ps(_mm512_mul_ps(dcv, _mm512_maskz_loadu_ps(m, cp + e)),
                                   _mm512_mul_ps(f, _mm512_sub_ps(one, f)));
         __m512 dg = _mm512_mul_ps(_mm512_mul_ps(dcv, i), _mm512_fnmadd_ps(g, g, one));
         __m512 dov = _mm512_mul_ps(_mm512_mul_ps(h, t), _mm512_mul_ps(o, _mm512_sub_ps(one, o)));
-        _mm512_mask_storeu_ps(zi, m, di);
-        _mm512_mask_storeu_ps(zf, m, df);
-        _mm512_mask_storeu_ps(zg, m, dg);
-        _mm512_mask_storeu_ps(zo, m, dov);
-        _mm512_mask_storeu_ps(dc + j, m, _mm512_mul_ps(dcv, f));
-        _mm512_mask_storeu_ps(bi, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, bi), di));
-        _mm512_mask_storeu_ps(bf, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, bf), df));
-        _mm512_mask_storeu_ps(bg, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, bg), dg));
-        _mm512_mask_storeu_ps(bo, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, bo), dov));
+        gate_st(zi, lo, hi, H3, di);
+        gate_st(zf, lo, hi, H3, df);
+        gate_st(zg, lo, hi, H3, dg);
+        gate_st(zo, lo, hi, H3, dov);
+        _mm512_mask_storeu_ps(dc + e, m, _mm512_mul_ps(dcv, f));
+        db_add(db, j, lo, hi, s, di);
+        db_add(db + H, j, lo, hi, s, df);
+        db_add(db + 2 * H, j, lo, hi, s, dg);
+        db_add(db + H3, j, lo, hi, s, dov);
+        if ((j += 16) >= H) j -= H, zr += G4;
     }
 }
 #endif
@@ -269,9 +327,11 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
             for (size_t k = 0; k < BH; k++) dh[k] += dyt[k];
 #ifdef RC_SIMD512
         if (simd) {
-            for (int b = 0; b < B; b++)
-                cell_backward512(A + (size_t)b * G4, dc + (size_t)b * H, dh + (size_t)b * H, cp + (size_t)b * H,
-                                 tc + (size_t)b * H, grads + L->off_b, H);
+            if (H >= 16) cell_backward512(A, dc, dh, cp, tc, grads + L->off_b, B, H);
+            else
+                for (int b = 0; b < B; b++)
+                    cell_backward512(A + (size_t)b * G4, dc + (size_t)b * H, dh + (size_t)b * H, cp + (size_t)b * H,
+                                     tc + (size_t)b * H, grads + L->off_b, 1, H);
         } else
 #endif
             for (int b = 0; b < B; b++)
