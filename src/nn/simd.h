@@ -15,35 +15,36 @@
 #define RC_AVX512 __attribute__((target("avx512f")))
 
 
-/* exp(x) for x in [-88, 88] or NaN: x = n ln2 + f, the degree-7 Taylor
- * polynomial of exp(f), times 2^n by scalef. */
-RC_AVX512 static inline __m512 exp512(__m512 x)
+/* exp(-x) for x in [-88, 87] or NaN: -x = n ln2 + f, the degree-7 Taylor
+ * polynomial of exp(f), times 2^n by scalef, as vmath.c's exp_core. The
+ * negation is folded in: from x the code gets n and -f, and Horner on -f
+ * with the odd coefficients negated gives, step by step, the exact negations
+ * of the steps on f (rounding is symmetric), so the same floats as negating
+ * x first, one operation sooner. */
+RC_AVX512 static inline __m512 expneg512(__m512 x)
 {
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(-1.44269504088896341f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    f = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), f);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    __m512 f = _mm512_fmadd_ps(n, _mm512_set1_ps(0.693359375f), x); /* -f */
+    f = _mm512_fmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), f);
+    __m512 p = _mm512_set1_ps(-1.0f / 5040);
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.0f / 120));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.0f / 6));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.0f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, n);
 }
 
-/* max/min return their second operand when either is NaN: NaN stays NaN. */
-RC_AVX512 static inline __m512 clamp512(__m512 x, float lo, float hi)
-{
-    return _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), x));
-}
-
+/* min/max return their second operand when either is NaN: NaN stays NaN.
+ * sigmoid(x) = 1 / (1 + exp(-x)) with -x clamped to [-87, 88] as in vmath.c;
+ * tanh's e = exp(-2|x|) needs only the clamp at -87. */
 RC_AVX512 static inline __m512 sigmoid512(__m512 x)
 {
     const __m512 one = _mm512_set1_ps(1.0f);
-    __m512 e = exp512(clamp512(_mm512_sub_ps(_mm512_setzero_ps(), x), -87.0f, 88.0f));
+    __m512 e = expneg512(_mm512_min_ps(_mm512_set1_ps(87.0f), _mm512_max_ps(_mm512_set1_ps(-88.0f), x)));
     return _mm512_div_ps(one, _mm512_add_ps(one, e));
 }
 
@@ -53,7 +54,7 @@ RC_AVX512 static inline __m512 tanh512(__m512 x)
     const __m512 one = _mm512_set1_ps(1.0f);
     __m512i xi = _mm512_castps_si512(x);
     __m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, xi));
-    __m512 e = exp512(clamp512(_mm512_mul_ps(a, _mm512_set1_ps(-2.0f)), -87.0f, 88.0f));
+    __m512 e = expneg512(_mm512_min_ps(_mm512_set1_ps(87.0f), _mm512_add_ps(a, a)));
     __m512 big = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
     big = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(big), _mm512_and_si512(sign, xi)));
     __m512 x2 = _mm512_mul_ps(x, x);
