@@ -296,20 +296,41 @@ __attribute__((target("avx512f,prfchw"))) static void dot4x2(int M, int i, int j
     const float *a[4], *b0 = B->tp + (size_t)j * B->tld,
                        *b1 = B->tp + (size_t)(j + 1 < B->tn ? j + 1 : j) * B->tld;
     for (int r = 0; r < 4; r++) a[r] = A + (size_t)(i + r < M ? i + r : M - 1) * lda;
-    __m512 s[4][2];
+    __m512 s[4][2]; /* kept in registers: every loop over it unrolled */
+#pragma GCC unroll 4
     for (int r = 0; r < 4; r++) s[r][0] = s[r][1] = _mm512_setzero_ps();
     for (int k = 0; k < K; k += PANEL) {
         __mmask16 m = K - k >= PANEL ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
         __m512 v0 = _mm512_maskz_loadu_ps(m, b0 + k), v1 = _mm512_maskz_loadu_ps(m, b1 + k);
+#pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             __m512 x = _mm512_maskz_loadu_ps(m, a[r] + k);
             s[r][0] = _mm512_fmadd_ps(x, v0, s[r][0]);
             s[r][1] = _mm512_fmadd_ps(x, v1, s[r][1]);
         }
     }
+    /* The eight sums reduced together: lane 4k of z holds the sum of
+     * v[k] = s[k/2][k%2] for k < 4, lane 4(k-4)+2 for k >= 4, each added in
+     * the order of _mm512_reduce_add_ps (halves, quarters, then lanes 0+2,
+     * 1+3 and those two), so the same floats for 23 operations instead of
+     * eight reductions of 7 dependent ones. */
+    __m512 w[4], x[2];
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+        __m512 u0 = s[q][0], u1 = s[q][1];
+        w[q] = _mm512_add_ps(_mm512_shuffle_f32x4(u0, u1, 0xEE), _mm512_shuffle_f32x4(u0, u1, 0x44));
+    }
+#pragma GCC unroll 2
+    for (int q = 0; q < 2; q++)
+        x[q] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * q], w[2 * q + 1], 0xDD),
+                             _mm512_shuffle_f32x4(w[2 * q], w[2 * q + 1], 0x88));
+    __m512 y = _mm512_add_ps(_mm512_shuffle_ps(x[0], x[1], 0x44), _mm512_shuffle_ps(x[0], x[1], 0xEE));
+    float z[16];
+    _mm512_storeu_ps(z, _mm512_add_ps(y, _mm512_shuffle_ps(y, y, 0xB1)));
     for (int r = 0; r < 4 && i + r < M; r++)
         for (int c = 0; c < 2 && j + c < B->tn; c++) {
-            float *out = C + (size_t)(i + r) * ldc + j + c, v = _mm512_reduce_add_ps(s[r][c]);
+            int k = 2 * r + c;
+            float *out = C + (size_t)(i + r) * ldc + j + c, v = z[k < 4 ? 4 * k : 4 * (k - 4) + 2];
             *out = acc ? *out + v : v;
         }
 }
