@@ -39,6 +39,14 @@ void rc_blas_single_thread(void);
 int rc_cpu_avx512(void);
 void rc_cpu_disable_simd(int off);
 
+/* ====== Passes over all parameters (vec.c) ======
+ * AVX-512 when the CPU has it, the same floats as the portable loops. */
+/* y[i] += x[i] */
+void rc_vadd(recur_float *restrict y, const recur_float *restrict x, size_t n);
+/* Sum of x[i]^2 in double, in eight interleaved partial sums (one chain of
+ * dependent additions was slower than the optimizer step). */
+double rc_sumsq(const recur_float *x, size_t n);
+
 /* ====== Right-hand sides for the AVX-512 kernel (pgemm.c) ======
  * The recurrent step multiplies a few rows by the same matrix T times. BLAS
  * re-packs that matrix on every call; here it is packed once per batch:
