@@ -484,7 +484,7 @@ static void t_deterministic_threads_blas(void **s)
  * gradients read in place at H=17 or packed in blocks at H=64) against the
  * portable code over BLAS: two SGD steps from the same weights end within
  * float rounding of each other. */
-static void fit_simd(int simd, float *out, size_t n_out)
+static void fit_simd(int simd, float *out, size_t n_out, float *pred)
 {
     static float x[80 * SINE_T], y[80];
     sine(x, y, 80, SINE_T, 5);
@@ -500,6 +500,9 @@ static void fit_simd(int simd, float *out, size_t n_out)
     assert_int_equal(recur_model_fit(m, x, y, 80, SINE_T, NULL, NULL, 0, &fo, NULL, NULL), RECUR_OK);
     assert_int_equal(recur_model_n_params(m), n_out);
     memcpy(out, recur_model_params(m), n_out * sizeof *out);
+    /* 5 windows: fewer than 8 rows take the all-steps input projection, and
+     * 5 x 17 cells end in a partial vector */
+    assert_int_equal(recur_model_predict(m, x, 5, SINE_T, pred, NULL), RECUR_OK);
     recur_model_free(m);
     rc_cpu_disable_simd(0);
 }
@@ -517,8 +520,10 @@ static void t_simd_matches_portable(void **s)
     assert_int_equal(recur_model_compile(m, NULL, NULL), RECUR_OK);
     memcpy(w0, recur_model_params(m), n * sizeof *w0);
     recur_model_free(m);
-    fit_simd(1, a, n);
-    fit_simd(0, b, n);
+    float pa[5], pb[5];
+    fit_simd(1, a, n, pa);
+    fit_simd(0, b, n, pb);
+    for (int i = 0; i < 5; i++) assert_true(fabs(pa[i] - pb[i]) < 1e-5 && isfinite(pa[i]));
     double worst = 0, moved = 0;
     for (size_t i = 0; i < n; i++) {
         worst = fmax(worst, fabs((double)a[i] - b[i]));
