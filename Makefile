@@ -26,7 +26,7 @@ LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 TESTLIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Library: every file under src/ by concern (core, nn, train, data, io).
-LIB_SRC  = $(wildcard src/core/*.c src/nn/*.c src/train/*.c src/data/*.c src/io/*.c)
+LIB_SRC  = $(wildcard src/core/*.c src/nn/*.c src/train/*.c src/data/*.c src/io/*.c src/forecast/*.c src/export/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # Double-precision twin of the math (core, nn, train) for gradient checks.
 F64_SRC  = $(wildcard src/core/*.c src/nn/*.c src/train/*.c)

@@ -514,6 +514,190 @@ recur_status recur_model_save_checkpoint(const recur_model *m, const recur_pipel
 recur_status recur_model_load_checkpoint(const char *path, recur_model **out, recur_pipeline *p,
                                          recur_train_state *ts, recur_error *err);
 
+
+/* ====== Forecasting: panels of series (src/forecast/panel.c) ======
+ *
+ * A panel is a set of series, each with an id, its values in time order and
+ * their times. Long ("panel") CSV has one row per series and time
+ * (`unique_id,ds,y`); a file without an id column is one series whose id is
+ * the value column's name. Times are days since 1970-01-01 for dates, or the
+ * plain integer step index (M4 has no dates). */
+
+typedef struct recur_panel recur_panel;
+
+typedef struct {
+    const char *id_column;    /* NULL: the whole file is one series */
+    const char *time_column;  /* NULL: auto, as recur_csv_opts.date_column */
+    const char *value_column; /* required */
+    recur_missing missing;    /* null/empty values: error (default), drop or ffill */
+} recur_panel_opts;
+
+recur_panel_opts recur_panel_opts_default(void);
+
+/* Reads a long CSV. Errors (with file and line): unknown columns, duplicate
+ * (id, time) rows, a series with a gap in an integer time index, missing
+ * values under RECUR_MISSING_ERROR. Rows of one id need not be contiguous or
+ * sorted: each series is sorted by time. Series keep first-appearance order. */
+recur_status recur_panel_read_csv(const char *path, const recur_panel_opts *o, recur_panel **out, recur_error *err);
+/* Reads the M4 competition's wide files: a header row, then one series per
+ * row, `"H1","605","586",...`, shorter rows padded with empty fields. Times
+ * are 1..n. */
+recur_status recur_panel_read_wide(const char *path, recur_panel **out, recur_error *err);
+/* Empty panel to fill with recur_panel_add (tests, programs with data in memory). */
+recur_status recur_panel_new(int time_is_index, recur_panel **out, recur_error *err);
+/* Appends a series (copied). time may be NULL: 1..n. */
+recur_status recur_panel_add(recur_panel *p, const char *id, const double *y, const double *time, size_t n,
+                             recur_error *err);
+void recur_panel_free(recur_panel *p);
+size_t recur_panel_count(const recur_panel *p);
+const char *recur_panel_id(const recur_panel *p, size_t s);
+size_t recur_panel_length(const recur_panel *p, size_t s);
+const double *recur_panel_values(const recur_panel *p, size_t s);
+const double *recur_panel_times(const recur_panel *p, size_t s);
+/* 1 when times are integer step indices, 0 when they are dates. */
+int recur_panel_time_is_index(const recur_panel *p);
+/* Index of series `id`, or -1. */
+long recur_panel_find(const recur_panel *p, const char *id);
+/* Seasonal period from the cadence of the times: hourly 24, daily 7 (5 for
+ * business-day series), weekly 52, monthly 12, quarterly 4, otherwise 1 (also
+ * for an integer index). */
+int recur_panel_infer_season(const recur_panel *p);
+/* Step between consecutive times (days; 1 for an index), used to continue a
+ * series' times past its end: time of step k after the last row. Calendar
+ * months and years are continued as such. Writes H times into out. */
+void recur_panel_future_times(const recur_panel *p, size_t s, int H, double *out);
+/* Time as text: the integer index, or the date in the file's precision. */
+void recur_panel_time_text(const recur_panel *p, double time, char *buf, size_t cap);
+
+/* ====== Forecasting: baselines and scores (src/forecast/baseline.c, score.c) ====== */
+
+typedef enum {
+    RECUR_BASE_NAIVE = 0, /* last value */
+    RECUR_BASE_SNAIVE,    /* the value one season before the step */
+    RECUR_BASE_DRIFT,     /* last value plus h times the mean change */
+    RECUR_BASE_MEAN       /* mean of the history */
+} recur_baseline;
+#define RECUR_N_BASELINES 4
+
+/* "naive", "snaive", "drift", "mean". */
+const char *recur_baseline_name(recur_baseline b);
+/* H-step forecast of history y[0..n): out[k] for step k+1. With n_levels > 0,
+ * normal prediction intervals as in Hyndman & Athanasopoulos (FPP3 5.5) into
+ * lo/hi (n_levels x H, level-major); lo/hi may be NULL. RECUR_E_DATA when n is
+ * too short for the method (snaive needs n >= season). */
+recur_status recur_baseline_forecast(recur_baseline b, const double *y, size_t n, int season, int H,
+                                     const double *levels, int n_levels, double *out, double *lo, double *hi,
+                                     recur_error *err);
+
+/* MASE's scale: mean |y_t - y_{t-m}| over the training values (m = season, 1
+ * when season <= 1 or n <= season). NaN when it cannot be computed. */
+double recur_mase_scale(const double *train, size_t n, int season);
+
+/* Accuracy of one method, pooled over every forecast it made. */
+typedef struct {
+    size_t n;        /* forecasts scored */
+    double mae, rmse;
+    double mape;     /* %; NaN when every actual is 0 */
+    double smape;    /* %, 200/n sum |y-f|/(|y|+|f|) (a 0/0 term counts 0) */
+    double mase;     /* pooled MAE / scale, per series, averaged over series */
+    double coverage; /* share of actuals inside the widest interval asked; NaN without */
+} recur_scores;
+
+/* ====== Forecasting: global models (src/forecast/forecaster.c) ======
+ *
+ * One network trained on windows drawn from every series of a panel, each
+ * series scaled with statistics of its own training part, an ensemble of
+ * `seeds` networks combined by median, and prediction intervals from
+ * validation residuals. */
+
+typedef struct recur_forecaster recur_forecaster;
+
+typedef enum { RECUR_PRESET_TUTORIAL = 0, RECUR_PRESET_FORECAST } recur_preset;
+
+typedef struct {
+    recur_preset preset;
+    int horizon;          /* H values per forecast (1) */
+    int season;           /* seasonal period (0: infer from the panel) */
+    int timestep;         /* window length T (0: the preset's) */
+    const char *layers;   /* layer spec (NULL: the preset's); last layer widened to H */
+    int seeds;            /* ensemble size (1) */
+    int epochs;           /* (preset) */
+    int batch_size;       /* (preset) */
+    int patience;         /* early stopping on the validation tail (preset; 0 = off) */
+    int threads;          /* 0: every core */
+    uint64_t seed;        /* 42 */
+    recur_progress_fn progress; /* per network; `user` gets the seed index in the message */
+    void *progress_user;
+} recur_forecaster_opts;
+
+recur_forecaster_opts recur_forecaster_opts_default(recur_preset preset);
+
+/* Trains on each series' first n_train[s] values (NULL: all of them). Series
+ * too short for one window are skipped; recur_forecaster_skipped says which. */
+recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_panel *p, const size_t *n_train,
+                                  recur_forecaster **out, recur_error *err);
+void recur_forecaster_free(recur_forecaster *f);
+int recur_forecaster_horizon(const recur_forecaster *f);
+int recur_forecaster_season(const recur_forecaster *f);
+/* Forecast H (<= horizon) steps after y[0..n) of series `id` (its stored
+ * scaling; RECUR_E_DATA for an unknown id). levels in (0,100); lo/hi
+ * (n_levels x H) may be NULL. */
+recur_status recur_forecaster_predict(const recur_forecaster *f, const char *id, const double *y, size_t n, int H,
+                                      const double *levels, int n_levels, double *mean, double *lo, double *hi,
+                                      recur_error *err);
+recur_status recur_forecaster_save(const recur_forecaster *f, const char *path, recur_error *err);
+recur_status recur_forecaster_load(const char *path, recur_forecaster **out, recur_error *err);
+
+/* ====== Forecasting: rolling-origin backtests (src/forecast/backtest.c) ======
+ *
+ * Protocol: for a series of n values, ntr = floor((1-F) n) values are the
+ * initial training part; forecasts are made from every origin t = ntr,
+ * ntr+S, ..., n-H (t = values known), each for values t+1..t+H. refit 0 trains
+ * once on the first ntr values; refit K retrains every K origins (warm). */
+
+/* A method the backtest trains and queries. fit may be NULL (nothing to learn). */
+typedef struct {
+    const char *name;
+    void *ctx;
+    /* Train on each series' values [start[s], end[s]) (sliding or expanding window). */
+    recur_status (*fit)(void *ctx, const recur_panel *p, const size_t *start, const size_t *end, recur_error *err);
+    /* Forecast H steps after values [0, n) of series s; lo/hi (n_levels x H) may be NULL. */
+    recur_status (*predict)(void *ctx, const recur_panel *p, size_t s, size_t n, int H, const double *levels,
+                            int n_levels, double *mean, double *lo, double *hi, recur_error *err);
+} recur_method;
+
+typedef struct {
+    int horizon;          /* H (1) */
+    int season;           /* m (0: infer) */
+    double test_fraction; /* F (0.2) */
+    int stride;           /* S (1) */
+    int refit;            /* 0: never; K: every K origins */
+    int sliding;          /* 0: expanding window, 1: sliding (fixed length ntr) */
+    const double *levels; /* interval levels, e.g. {80, 95}; coverage of the widest is reported */
+    int n_levels;
+} recur_backtest_opts;
+
+recur_backtest_opts recur_backtest_opts_default(void);
+
+typedef struct recur_backtest recur_backtest;
+
+/* Runs the four baselines and, when `model` is not NULL, the model on every
+ * series of the panel. */
+recur_status recur_backtest_run(const recur_panel *p, const recur_backtest_opts *o, const recur_method *model,
+                                recur_backtest **out, recur_error *err);
+void recur_backtest_free(recur_backtest *b);
+size_t recur_backtest_origins(const recur_backtest *b); /* forecast origins over all series */
+int recur_backtest_n_methods(const recur_backtest *b);  /* model first when present, then the baselines */
+const char *recur_backtest_method(const recur_backtest *b, int k);
+/* Pooled scores of method k (step < 0) or of one step (0..H-1). */
+recur_scores recur_backtest_scores(const recur_backtest *b, int k, int step);
+/* The method with the lowest pooled MASE (MAE when MASE is undefined). */
+int recur_backtest_best(const recur_backtest *b);
+
+/* ====== Keras files (src/io/keras_*.c) ====== */
+
+/* ====== Export as dependency-free C (src/export/) ====== */
+
 #ifdef __cplusplus
 }
 #endif
