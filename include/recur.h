@@ -681,6 +681,13 @@ recur_backtest_opts recur_backtest_opts_default(void);
 
 typedef struct recur_backtest recur_backtest;
 
+/* A recur_method whose fit trains a forecaster with options `o` (copied; the
+ * layer spec too) on the ranges it is given, warm-starting from the previous
+ * fit when there is one, and whose predict uses it. Release with
+ * recur_forecaster_method_free. */
+recur_status recur_forecaster_method_new(const recur_forecaster_opts *o, recur_method *out, recur_error *err);
+void recur_forecaster_method_free(recur_method *m);
+
 /* Runs the four baselines and, when `model` is not NULL, the model on every
  * series of the panel. */
 recur_status recur_backtest_run(const recur_panel *p, const recur_backtest_opts *o, const recur_method *model,
