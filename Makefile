@@ -5,6 +5,9 @@
 #   make bench      benchmarks (prints figures; PyTorch beside when available)
 #   make BLAS=0     naive GEMM instead of OpenBLAS
 #   make deps       install missing Debian packages (scripts/deps.sh)
+#   make install    librecur.a, librecur.so, recur.h, recur.pc, recur and its man
+#                   pages under $(DESTDIR)$(PREFIX) (default /usr/local);
+#                   make uninstall removes them; SHARED=0 leaves the .so out
 
 BUILD   ?= build
 BLAS    ?= 1
@@ -40,7 +43,7 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH_SRC = $(wildcard bench/*.c)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib test asan valgrind fuzz bench clean deps demo
+.PHONY: all lib shared man test asan valgrind fuzz bench clean deps demo install uninstall
 all: $(BUILD)/librecur.a $(BUILD)/recur $(BUILD)/refcheck $(EXAMPLES)
 lib: $(BUILD)/librecur.a
 
@@ -91,6 +94,7 @@ test: all $(TESTS)
 	@sh tests/test_resume.sh $(BUILD)/recur
 	@sh tests/test_kill.sh $(BUILD)/recur
 	@sh tests/test_limits.sh $(BUILD)/recur
+	@EXTRA_LDFLAGS="$(EXTRA_LDFLAGS)" sh tests/test_install.sh "$(MAKE)" $(BUILD)
 
 # fontconfig (under PLplot's cairo driver) keeps a one-time cache that
 # LeakSanitizer reports; tests/lsan.supp suppresses exactly that library.
@@ -122,16 +126,87 @@ fuzz:
 demo: all
 	$(BUILD)/recur demo
 
+# ====== Installing ======
+# The shared library has soname librecur.so.$(VERSION_MAJOR) and exports only
+# the public API (src/recur.map); its objects are compiled apart, with -fPIC.
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+PCDIR   ?= $(LIBDIR)/pkgconfig
+SHARED  ?= 1
+VERSION       := $(shell sed -n 's/^\#define RECUR_VERSION "\(.*\)"/\1/p' include/recur.h)
+VERSION_MAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME   = librecur.so.$(VERSION_MAJOR)
+PIC_OBJ  = $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+# One man page for recur and one per command (recur-train.1, ...), made from
+# their --help texts by help2man, so the pages say what the program says.
+COMMANDS = $(shell $(BUILD)/recur --help 2>/dev/null | sed -n '/^Commands:/,/^$$/s/^  \([a-z][a-z]*\) .*/\1/p')
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/librecur.so.$(VERSION): $(PIC_OBJ) src/recur.map
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/recur.map \
+	  -o $@ $(PIC_OBJ) $(LIBS)
+
+shared: $(BUILD)/librecur.so.$(VERSION)
+
+# A folder under the prefix is written relative to it, so that
+# `pkg-config --define-prefix` finds a relocated (DESTDIR) install.
+under_prefix = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+
+$(BUILD)/recur.pc: recur.pc.in include/recur.h Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call under_prefix,$(LIBDIR))|' \
+	    -e 's|@INCDIR@|$(call under_prefix,$(INCDIR))|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' recur.pc.in > $@.tmp && mv $@.tmp $@
+
+man: $(BUILD)/recur
+	@command -v help2man >/dev/null || { echo "make man: help2man is missing (sh scripts/deps.sh installs it)" >&2; exit 1; }
+	@mkdir -p $(BUILD)/man
+	help2man -N --version-string=$(VERSION) -n "recurrent neural networks for time-series forecasting" \
+	  -o $(BUILD)/man/recur.1 $(BUILD)/recur
+	@set -e; for c in $(COMMANDS); do \
+	  printf '#!/bin/sh\nexec "%s" %s "$$@"\n' "$(abspath $(BUILD)/recur)" $$c > $(BUILD)/man/recur-$$c; \
+	  chmod +x $(BUILD)/man/recur-$$c; \
+	  what=$$($(BUILD)/recur --help | sed -n "s/^  $$c  *//p"); \
+	  help2man -N --version-string=$(VERSION) -n "$$what" -o $(BUILD)/man/recur-$$c.1 $(BUILD)/man/recur-$$c; \
+	  rm -f $(BUILD)/man/recur-$$c; done
+
+install: all $(BUILD)/recur.pc man $(if $(filter 1,$(SHARED)),shared)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PCDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(BUILD)/librecur.a $(DESTDIR)$(LIBDIR)/librecur.a
+ifeq ($(SHARED),1)
+	install -m 755 $(BUILD)/librecur.so.$(VERSION) $(DESTDIR)$(LIBDIR)/librecur.so.$(VERSION)
+	ln -sf librecur.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/librecur.so
+endif
+	install -m 644 include/recur.h $(DESTDIR)$(INCDIR)/recur.h
+	install -m 644 $(BUILD)/recur.pc $(DESTDIR)$(PCDIR)/recur.pc
+	install -m 755 $(BUILD)/recur $(DESTDIR)$(BINDIR)/recur
+	install -m 644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/librecur.a $(DESTDIR)$(LIBDIR)/librecur.so $(DESTDIR)$(LIBDIR)/librecur.so.*
+	rm -f $(DESTDIR)$(INCDIR)/recur.h $(DESTDIR)$(PCDIR)/recur.pc $(DESTDIR)$(BINDIR)/recur
+	rm -f $(DESTDIR)$(MANDIR)/man1/recur.1 $(DESTDIR)$(MANDIR)/man1/recur-*.1
+
 deps:
 	sh scripts/deps.sh
 
 clean:
 	rm -rf build build-asan
 
--include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/f64/*/*/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/f64/*/*/*.d $(BUILD)/pic/*/*/*.d)
 # The numerical kernels are loops over contiguous floats: -O3 lets GCC
 # vectorise them fully (-O2 only tries the very cheap cases). No fast-math.
 $(BUILD)/obj/src/nn/%.o: OPT = -O3
 $(BUILD)/obj/src/core/gemm.o: OPT = -O3
 $(BUILD)/obj/src/core/pgemm.o: OPT = -O3
 $(BUILD)/obj/src/train/optim.o: OPT = -O3
+$(BUILD)/pic/src/nn/%.o: OPT = -O3
+$(BUILD)/pic/src/core/gemm.o: OPT = -O3
+$(BUILD)/pic/src/core/pgemm.o: OPT = -O3
+$(BUILD)/pic/src/train/optim.o: OPT = -O3

@@ -316,7 +316,7 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     if (strcmp(name, "-V") == 0 || strcmp(name, "--version") == 0) {
-        printf("recur %s\n", RECUR_VERSION);
+        printf("recur %s\n", recur_version());
         return CLI_OK;
     }
     if (strcmp(name, "help") == 0) {

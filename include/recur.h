@@ -44,7 +44,14 @@
 extern "C" {
 #endif
 
-#define RECUR_VERSION "0.1.0"
+/* Version of this header. recur_version() gives the library's, which differs
+ * when a program runs against another build of the shared library. */
+#define RECUR_VERSION_MAJOR 0
+#define RECUR_VERSION_MINOR 2
+#define RECUR_VERSION_PATCH 0
+#define RECUR_VERSION "0.2.0"
+/* One number for comparisons: major*10000 + minor*100 + patch. */
+#define RECUR_VERSION_NUMBER (RECUR_VERSION_MAJOR * 10000 + RECUR_VERSION_MINOR * 100 + RECUR_VERSION_PATCH)
 
 #ifdef RECUR_DOUBLE
 typedef double recur_float;
@@ -75,6 +82,11 @@ typedef struct {
 
 /* Static English text for a code ("invalid argument", ...). Never NULL. */
 const char *recur_status_str(recur_status code);
+
+/* The library's version as "MAJOR.MINOR.PATCH" (static text) and as
+ * RECUR_VERSION_NUMBER would give it. */
+const char *recur_version(void);
+int recur_version_number(void);
 
 /* ====== Model definition ====== */
 

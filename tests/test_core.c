@@ -335,8 +335,20 @@ static void t_status(void **s)
     assert_int_equal(rc_error(NULL, RECUR_E_IO, "x"), RECUR_E_IO);
 }
 
+/* The library says the version its header says, in both forms. */
+static void t_version(void **s)
+{
+    (void)s;
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", RECUR_VERSION_MAJOR, RECUR_VERSION_MINOR, RECUR_VERSION_PATCH);
+    assert_string_equal(recur_version(), want);
+    assert_string_equal(recur_version(), RECUR_VERSION);
+    assert_int_equal(recur_version_number(),
+                     RECUR_VERSION_MAJOR * 10000 + RECUR_VERSION_MINOR * 100 + RECUR_VERSION_PATCH);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(t_gemm), cmocka_unit_test(t_pgemm), cmocka_unit_test(t_vec_simd_matches_portable), cmocka_unit_test(t_gemm_two_threads), cmocka_unit_test(t_rng), cmocka_unit_test(t_status)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(t_gemm), cmocka_unit_test(t_pgemm), cmocka_unit_test(t_vec_simd_matches_portable), cmocka_unit_test(t_gemm_two_threads), cmocka_unit_test(t_rng), cmocka_unit_test(t_status), cmocka_unit_test(t_version)};
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

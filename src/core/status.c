@@ -25,6 +25,10 @@ const char *recur_status_str(recur_status code)
     return "unknown status";
 }
 
+const char *recur_version(void) { return RECUR_VERSION; }
+
+int recur_version_number(void) { return RECUR_VERSION_NUMBER; }
+
 recur_status rc_error(recur_error *err, recur_status code, const char *fmt, ...)
 {
     if (err) {

@@ -13,7 +13,7 @@
  *                   checkpoint the optimizer slots follow
  *
  *   {"__metadata__": {"format": "recur-model", "format_version": "1",
- *                     "recur_version": "0.1.0", "recur": "<config as JSON text>",
+ *                     "recur_version": "0.2.0", "recur": "<config as JSON text>",
  *                     "checkpoint": "<training state as JSON text>"},      (checkpoints only)
  *    "lstm.kernel": {"dtype": "F32", "shape": [1, 200], "data_offsets": [0, 800]}, ...
  *    "optimizer.velocity": {"dtype": "F32", "shape": [n_params], ...}}   (checkpoints only)
