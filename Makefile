@@ -2,6 +2,7 @@
 #   make            librecur.a, build/recur, build/refcheck
 #   make test       unit tests + reference vectors (exit non-zero on any failure)
 #   make asan       the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make tsan       the tests of threads sharing a model under ThreadSanitizer
 #   make bench      benchmarks (prints figures; PyTorch beside when available)
 #   make BLAS=0     naive GEMM instead of OpenBLAS
 #   make deps       install missing Debian packages (scripts/deps.sh)
@@ -43,7 +44,7 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH_SRC = $(wildcard bench/*.c)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib shared man test asan valgrind fuzz bench clean deps demo install uninstall
+.PHONY: all lib shared man test asan tsan valgrind fuzz bench clean deps demo install uninstall
 all: $(BUILD)/librecur.a $(BUILD)/recur $(BUILD)/refcheck $(EXAMPLES)
 lib: $(BUILD)/librecur.a
 
@@ -94,6 +95,7 @@ test: all $(TESTS)
 	@sh tests/test_resume.sh $(BUILD)/recur
 	@sh tests/test_kill.sh $(BUILD)/recur
 	@sh tests/test_limits.sh $(BUILD)/recur
+	@sh tests/test_stream.sh $(BUILD)/recur
 	@EXTRA_LDFLAGS="$(EXTRA_LDFLAGS)" sh tests/test_install.sh "$(MAKE)" $(BUILD)
 
 # fontconfig (under PLplot's cairo driver) keeps a one-time cache that
@@ -103,6 +105,16 @@ asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" test
+
+# Threads sharing one model (recur_stream) under ThreadSanitizer: the test
+# binary that runs predictions from several threads at once. No
+# target_clones there: their resolvers run before
+# the sanitizer's runtime is up.
+TSAN_TESTS = test_stream
+tsan:
+	$(MAKE) BUILD=build-tsan OPT=-O1 EXTRA_CFLAGS="-fsanitize=thread -DRECUR_NO_CLONES" EXTRA_LDFLAGS="-fsanitize=thread" \
+	  $(TSAN_TESTS:%=build-tsan/tests/%)
+	@set -e; for t in $(TSAN_TESTS); do TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/$$t; done
 
 # Every test binary and refcheck under valgrind's leak checker. The
 # training-heavy tests of test_model are skipped (RECUR_SKIP_SLOW): they take
@@ -197,7 +209,7 @@ deps:
 	sh scripts/deps.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
 
 -include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/f64/*/*/*.d $(BUILD)/pic/*/*/*.d)
 # The numerical kernels are loops over contiguous floats: -O3 lets GCC

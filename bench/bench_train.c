@@ -14,6 +14,10 @@
  *   predict1      tutorial model, latency of recur_model_predict(n=1), us
  *   predict64     tutorial model, throughput of recur_model_predict(n=64),
  *                 windows per second
+ *   predict1-stream  tutorial model, latency of recur_stream_predict on one
+ *                 window (the batch-1 path without training caches), us
+ *   step          tutorial model, latency of one recur_stream_step of a
+ *                 stream under way, us
  *   sgemm         single-thread cblas_sgemm GFLOP/s at the shapes of one
  *                 step's [x_t h_{t-1}] [W; U] for a 16-row chunk (tutorial
  *                 layers 1 and 2, big layer 2) and at 1024^3 (BLAS=1 build),
@@ -66,6 +70,8 @@ static const case_info CASES[] = {
     {"big", 512, 100, 128, 3, 1},
     {"predict1", 1, 60, 1, 2000, 200},
     {"predict64", 64, 60, 64, 300, 30},
+    {"predict1-stream", 1, 60, 1, 2000, 200},
+    {"step", 1, 60, 1, 20000, 2000},
     {"sgemm", 0, 0, 0, 5, 1},
 };
 
@@ -78,7 +84,8 @@ typedef struct {
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: bench_train [options]\n"
-               "  --case NAME   tutorial|tutorial-gru|tutorial-rnn|big|predict1|predict64|sgemm (tutorial)\n"
+               "  --case NAME   tutorial|tutorial-gru|tutorial-rnn|big|predict1|predict64|\n"
+               "                predict1-stream|step|sgemm (tutorial)\n"
                "  --threads N   worker threads for fit, 0 = recur's default (0);\n"
                "                predict uses recur's default whatever N is\n"
                "  --reps R      timed epochs, or timed calls for predict* (per case)\n"
@@ -377,10 +384,25 @@ done:
     return rc;
 }
 
+/* The timed call of a predict case: recur_model_predict, or through a
+ * recur_stream (the batch-1 inference path: a window from zero states, or one
+ * step after the window's T steps). */
+static recur_status predict_call(const bench_opts *o, recur_model *m, recur_stream *st, const recur_float *x, int n,
+                                 int T, recur_float *out, recur_error *err)
+{
+    if (!strcmp(o->c->name, "predict1-stream")) return recur_stream_predict(st, x, T, out, err);
+    if (!strcmp(o->c->name, "step")) {
+        recur_stream_step(st, x + (size_t)(recur_stream_steps(st) % (size_t)T), out);
+        return RECUR_OK;
+    }
+    return recur_model_predict(m, x, (size_t)n, T, out, err);
+}
+
 static int run_predict(const bench_opts *o)
 {
     recur_error err;
     recur_model *m = NULL;
+    recur_stream *st = NULL;
     recur_float *x = NULL, *y = NULL, *out = NULL;
     const int n = o->c->batch, T = o->c->T;
     double *t = malloc((size_t)o->reps * sizeof *t);
@@ -389,14 +411,17 @@ static int run_predict(const bench_opts *o)
         fprintf(stderr, "bench_train: out of memory\n");
         goto done;
     }
-    if (build_model("tutorial", &m, &err) != RECUR_OK) {
+    if (build_model("tutorial", &m, &err) != RECUR_OK || recur_stream_new(m, &st, &err) != RECUR_OK) {
         fprintf(stderr, "bench_train: %s\n", err.msg);
         goto done;
     }
+    int step = !strcmp(o->c->name, "step");
+    if (step) /* one window's steps first: the timed steps are those of a stream under way */
+        for (int k = 0; k < T; k++) recur_stream_step(st, x + k, out);
     double cpu = 0, wall = 0;
     for (int r = -o->warmup; r < o->reps; r++) {
         double t0 = now_s(), c0 = cpu_s();
-        if (recur_model_predict(m, x, (size_t)n, T, out, &err) != RECUR_OK) {
+        if (predict_call(o, m, st, x, n, T, out, &err) != RECUR_OK) {
             fprintf(stderr, "bench_train: predict: %s\n", err.msg);
             goto done;
         }
@@ -405,7 +430,7 @@ static int run_predict(const bench_opts *o)
     result res;
     memset(&res, 0, sizeof res);
     stats s = stats_of(t, o->reps);
-    double gflop = forward_flop(m, n, T) * 1e-9;
+    double gflop = forward_flop(m, n, step ? 1 : T) * 1e-9;
     if (n == 1) { /* latency in microseconds */
         res.unit = "us";
         res.s.median = 1e6 * s.median, res.s.min = 1e6 * s.min, res.s.max = 1e6 * s.max, res.s.p90 = 1e6 * s.p90;
@@ -418,10 +443,12 @@ static int run_predict(const bench_opts *o)
     res.cores = wall > 0 ? cpu / wall : 0;
     res.threads_asked = 0;
     res.threads_used = rc_default_threads() < (n + 31) / 32 ? rc_default_threads() : (n + 31) / 32;
+    if (st) res.threads_used = 1; /* a stream runs on the calling thread */
     res.n_params = recur_model_n_params(m);
     print_result(o, &res);
     rc = 0;
 done:
+    recur_stream_free(st);
     recur_model_free(m);
     free(x), free(y), free(out), free(t);
     return rc;
@@ -512,7 +539,7 @@ int main(int argc, char **argv)
         return p > 0 ? 0 : 2;
     }
     if (!strcmp(o.c->name, "sgemm")) return run_sgemm(&o);
-    if (!strncmp(o.c->name, "predict", 7)) {
+    if (!strncmp(o.c->name, "predict", 7) || !strcmp(o.c->name, "step")) {
         if (o.threads != 0 || o.windows != o.c->windows)
             fprintf(stderr, "bench_train: %s ignores --threads and --windows (recur_model_predict uses recur's "
                             "default threads)\n", o.c->name);

@@ -475,6 +475,18 @@ recur_status recur_dataset_window(const recur_table *t, const recur_pipeline *p,
 void recur_dataset_invert(const recur_table *t, const recur_pipeline *p, size_t row, const recur_float *pred,
                           double *out);
 
+/* The same without a table, for values that arrive one row at a time: model
+ * output (horizon values) back to data units, `level` being the target's last
+ * actual value (used by DIFF and LOGRETURN only). */
+void recur_pipeline_invert(const recur_pipeline *p, double level, const recur_float *pred, double *out);
+/* One row of raw values v (the pipeline's features, in order) to model input
+ * x (n_features): transformed (prev, the row before, needed by DIFF and
+ * LOGRETURN; may be NULL otherwise) and scaled with the fitted scaler.
+ * RECUR_E_DATA naming the feature for a non-finite value, a non-positive one
+ * under LOGRETURN, or one that overflows a float once scaled. */
+recur_status recur_pipeline_apply_row(const recur_pipeline *p, const double *v, const double *prev, recur_float *x,
+                                      recur_error *err);
+
 /* ====== Layer spec strings ====== */
 
 /* Adds the layers described by a readable spec such as the tutorial's
@@ -526,6 +538,34 @@ recur_status recur_model_save_checkpoint(const recur_model *m, const recur_pipel
 recur_status recur_model_load_checkpoint(const char *path, recur_model **out, recur_pipeline *p,
                                          recur_train_state *ts, recur_error *err);
 
+
+/* ====== Streaming and thread-safe inference (src/train/stream.c) ======
+ *
+ * A stream follows one sequence a time step at a time: each step costs one
+ * step of every layer, whatever the length seen so far. It reads the model's
+ * weights and writes only its own state and scratch, so any number of streams
+ * may run on one model at once, each in its own thread, as long as nothing
+ * changes the model meanwhile (fit, compile, apply_grads, load into it, free).
+ * One stream is used by one thread at a time. */
+
+typedef struct recur_stream recur_stream;
+
+/* New stream over a compiled model, at the start of a sequence. The model must
+ * outlive the stream. */
+recur_status recur_stream_new(const recur_model *m, recur_stream **out, recur_error *err);
+void recur_stream_free(recur_stream *s);
+/* Back to the start of a sequence (zero states). */
+void recur_stream_reset(recur_stream *s);
+/* Steps taken since the last reset. */
+size_t recur_stream_steps(const recur_stream *s);
+/* Feeds x (F values, one time step) and writes into y (recur_model_n_outputs
+ * values) the model's output for the sequence seen since the reset: after k
+ * steps, what recur_model_predict gives for those k steps as one window (to
+ * float rounding: the products are summed in another order). */
+void recur_stream_step(recur_stream *s, const recur_float *x, recur_float *y);
+/* One window x (T,F) from zero states: reset, then T steps; y as above.
+ * Batch-1 inference without the training caches; thread-safe per stream. */
+recur_status recur_stream_predict(recur_stream *s, const recur_float *x, int T, recur_float *y, recur_error *err);
 
 /* ====== Forecasting: panels of series (src/forecast/panel.c) ======
  *

@@ -6,19 +6,24 @@
  */
 #include "core/core.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
-static int known = -1; /* a benign race: every thread computes the same value */
+/* -1 until the first call finds out. Threads may ask at once: each computes
+ * the same value, and the atomic makes their stores and loads well defined. */
+static atomic_int known = -1;
 
 int rc_cpu_avx512(void)
 {
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(RECUR_NO_SIMD)
-    if (known < 0) {
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k < 0) {
         const char *off = getenv("RECUR_NO_SIMD");
         __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx512f") && !(off && *off && *off != '0') ? 1 : 0;
+        k = __builtin_cpu_supports("avx512f") && !(off && *off && *off != '0') ? 1 : 0;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
     }
-    return known;
+    return k;
 #else
     return 0;
 #endif
@@ -26,6 +31,5 @@ int rc_cpu_avx512(void)
 
 void rc_cpu_disable_simd(int off)
 {
-    if (off) known = 0;
-    else known = -1;
+    atomic_store_explicit(&known, off ? 0 : -1, memory_order_relaxed);
 }

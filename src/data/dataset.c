@@ -241,15 +241,10 @@ recur_status recur_dataset_window(const recur_table *t, const recur_pipeline *p,
     return RECUR_OK;
 }
 
-void recur_dataset_invert(const recur_table *t, const recur_pipeline *p, size_t row, const recur_float *pred,
-                          double *out)
+void recur_pipeline_invert(const recur_pipeline *p, double level, const recur_float *pred, double *out)
 {
     if (!p || !pred || !out || p->horizon < 1) return;
-    double acc = 0, level = NAN;
-    if (p->transform != RECUR_TRANSFORM_NONE) {
-        const double *v = recur_table_col(t, p->target);
-        if (v && row >= 1 && row <= recur_table_rows(t)) level = v[row - 1];
-    }
+    double acc = 0;
     for (int k = 0; k < p->horizon; k++) {
         double c = recur_scaler_invert(&p->scaler, p->target, (double)pred[k]);
         acc += c;
@@ -257,4 +252,42 @@ void recur_dataset_invert(const recur_table *t, const recur_pipeline *p, size_t 
         else if (p->transform == RECUR_TRANSFORM_DIFF) out[k] = level + acc;
         else out[k] = level * exp(acc);
     }
+}
+
+void recur_dataset_invert(const recur_table *t, const recur_pipeline *p, size_t row, const recur_float *pred,
+                          double *out)
+{
+    if (!p) return;
+    double level = NAN;
+    if (p->transform != RECUR_TRANSFORM_NONE) {
+        const double *v = recur_table_col(t, p->target);
+        if (v && row >= 1 && row <= recur_table_rows(t)) level = v[row - 1];
+    }
+    recur_pipeline_invert(p, level, pred, out);
+}
+
+recur_status recur_pipeline_apply_row(const recur_pipeline *p, const double *v, const double *prev, recur_float *x,
+                                      recur_error *err)
+{
+    if (!p || !v || !x) return rc_error(err, RECUR_E_INVALID, "recur_pipeline_apply_row: NULL argument");
+    if (p->scaler.n != p->n_features || p->n_features < 1)
+        return rc_error(err, RECUR_E_STATE, "recur_pipeline_apply_row: the pipeline's scaler is not fitted");
+    if (p->transform != RECUR_TRANSFORM_NONE && !prev)
+        return rc_error(err, RECUR_E_INVALID, "recur_pipeline_apply_row: the %s transform needs the row before",
+                        p->transform == RECUR_TRANSFORM_DIFF ? "diff" : "logreturn");
+    for (int j = 0; j < p->n_features; j++) {
+        double z;
+        if (!isfinite(v[j])) return rc_error(err, RECUR_E_DATA, "%s: value %g is not a finite number", p->features[j], v[j]);
+        if (p->transform == RECUR_TRANSFORM_NONE) z = v[j];
+        else if (p->transform == RECUR_TRANSFORM_DIFF) z = v[j] - prev[j];
+        else if (!(v[j] > 0) || !(prev[j] > 0))
+            return rc_error(err, RECUR_E_DATA, "%s: value %g is not positive, so it has no log return", p->features[j],
+                            v[j] > 0 ? prev[j] : v[j]);
+        else z = log(v[j] / prev[j]);
+        z = recur_scaler_apply(&p->scaler, j, z);
+        if (!(fabs(z) <= FLT_MAX) && sizeof(recur_float) == sizeof(float))
+            return rc_error(err, RECUR_E_DATA, "%s: value %g scales to %g, too large for a float", p->features[j], v[j], z);
+        x[j] = (recur_float)z;
+    }
+    return RECUR_OK;
 }

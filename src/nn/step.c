@@ -1,0 +1,273 @@
+/*
+ * step.c -- one time step of one sample through a layer, for inference that
+ * follows a stream of values (train/stream.c): the same cell equations as the
+ * layers' forward passes (lstm.c, gru.c, simple_rnn.c, dense.c), with batch 1
+ * and no training caches.
+ *
+ * A step's pre-activations are z = b + x W + h U, a row vector times two
+ * matrices stored (rows, G*H) row-major, so the product walks the matrices row
+ * by row: z += x_i W_i. Four rows are folded into each pass over z, which
+ * keeps z's loads and stores at a quarter of the multiply-adds; the inner loop
+ * is contiguous over G*H and vectorised for the CPU at load time (RC_CLONES).
+ *
+ * Letters: I input width, H units, G gate blocks.
+ */
+#include "nn/act.h"
+#include "nn/layer.h"
+#include "nn/simd.h"
+#include "nn/step.h"
+#include "nn/vmath.h"
+
+#include <string.h>
+
+/* z (n) += v (rows) M (rows, n), M row-major with leading dimension ld: the
+ * portable version, four rows folded into each pass over z. */
+RC_CLONES static void vecmat_c(recur_float *restrict z, const recur_float *restrict v, const recur_float *restrict M,
+                               int rows, int ld, int n)
+{
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const recur_float a0 = v[r], a1 = v[r + 1], a2 = v[r + 2], a3 = v[r + 3];
+        const recur_float *m0 = M + (size_t)r * ld, *m1 = m0 + ld, *m2 = m1 + ld, *m3 = m2 + ld;
+        for (int j = 0; j < n; j++) z[j] += a0 * m0[j] + a1 * m1[j] + a2 * m2[j] + a3 * m3[j];
+    }
+    for (; r < rows; r++) {
+        const recur_float a = v[r], *m = M + (size_t)r * ld;
+        for (int j = 0; j < n; j++) z[j] += a * m[j];
+    }
+}
+
+/* ---- Packed panels for AVX-512 ----
+ * A matrix (rows, n) is stored as panels of up to 128 columns, panel after
+ * panel, each rows x w floats contiguous (w the panel's width rounded up to
+ * 16, zero padded): a pass over the rows then reads memory straight through,
+ * which the prefetchers follow, instead of 128-column pieces of rows 4n bytes
+ * apart. */
+#define PANEL 128
+
+static size_t panel_floats(int rows, int n)
+{
+    size_t total = 0;
+    for (int j = 0; j < n; j += PANEL) {
+        int w = n - j < PANEL ? n - j : PANEL;
+        total += (size_t)rows * (size_t)((w + 15) / 16 * 16);
+    }
+    return total;
+}
+
+/* Panels of columns [c0, c0 + n) of M (rows, ld) into dst (panel_floats(rows, n)). */
+static void panel_pack(recur_float *dst, const recur_float *M, int rows, int ld, int c0, int n)
+{
+    for (int j = 0; j < n; j += PANEL) {
+        int w = n - j < PANEL ? n - j : PANEL, wp = (w + 15) / 16 * 16;
+        for (int r = 0; r < rows; r++, dst += wp)
+            for (int k = 0; k < wp; k++) dst[k] = k < w ? M[(size_t)r * ld + c0 + j + k] : 0;
+    }
+}
+
+#ifdef RC_SIMD512
+/* One panel: NV (1..8) vectors of z in registers while the rows pass; the
+ * last vector is stored under mask k. */
+#define PANEL_KERNEL(NV)                                                                                               \
+    RC_AVX512 static void panel##NV(float *restrict z, const float *restrict v, const float *restrict P, int rows,   \
+                                    __mmask16 k)                                                                       \
+    {                                                                                                                  \
+        __m512 a[NV];                                                                                                  \
+        for (int q = 0; q < NV; q++) a[q] = _mm512_maskz_loadu_ps(q == NV - 1 ? k : (__mmask16)0xFFFF, z + 16 * q);    \
+        for (int r = 0; r < rows; r++, P += 16 * NV) {                                                                 \
+            const __m512 x = _mm512_set1_ps(v[r]);                                                                     \
+            for (int q = 0; q < NV; q++) a[q] = _mm512_fmadd_ps(x, _mm512_loadu_ps(P + 16 * q), a[q]);                 \
+        }                                                                                                              \
+        for (int q = 0; q < NV - 1; q++) _mm512_storeu_ps(z + 16 * q, a[q]);                                           \
+        _mm512_mask_storeu_ps(z + 16 * (NV - 1), k, a[NV - 1]);                                                        \
+    }
+PANEL_KERNEL(1)
+PANEL_KERNEL(2)
+PANEL_KERNEL(3)
+PANEL_KERNEL(4)
+PANEL_KERNEL(5)
+PANEL_KERNEL(6)
+PANEL_KERNEL(7)
+PANEL_KERNEL(8)
+
+/* z (n) += v (rows) M (rows, n), M packed by panel_pack. */
+static void vecmat_packed(float *restrict z, const float *restrict v, const float *restrict P, int rows, int n)
+{
+    typedef void (*kernel)(float *restrict, const float *restrict, const float *restrict, int, __mmask16);
+    static const kernel K[8] = {panel1, panel2, panel3, panel4, panel5, panel6, panel7, panel8};
+    for (int j = 0; j < n; j += PANEL) {
+        int w = n - j < PANEL ? n - j : PANEL, nv = (w + 15) / 16, last = w - 16 * (nv - 1);
+        __mmask16 k = last == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
+        K[nv - 1](z + j, v, P, rows, k);
+        P += (size_t)rows * 16 * nv;
+    }
+}
+#endif
+
+
+/* z (n) += v (rows) M: packed panels on AVX-512, else the model's own layout. */
+static void vecmat(recur_float *restrict z, const recur_float *restrict v, const rc_stepmat *M)
+{
+#ifdef RC_SIMD512
+    if (M->packed) {
+        vecmat_packed(z, v, M->packed, M->rows, M->n);
+        return;
+    }
+#endif
+    vecmat_c(z, v, M->m, M->rows, M->ld, M->n);
+}
+
+/* The matrices a layer's step multiplies by: W, U and, for a GRU with the
+ * reset gate before the product, U's candidate columns apart from z and r's. */
+static int step_mats(const rc_layer *L, const recur_float *p, rc_stepmat mats[3])
+{
+    const int H = L->units, GH = L->G * H;
+    const recur_float *W = p ? p + L->off_w : NULL, *U = p ? p + L->off_u : NULL;
+    switch (L->kind) {
+    case RECUR_LAYER_LSTM:
+    case RECUR_LAYER_RNN:
+    case RECUR_LAYER_GRU:
+        mats[0] = (rc_stepmat){.m = W, .rows = L->in, .ld = GH, .n = GH};
+        if (L->kind == RECUR_LAYER_GRU && !L->reset_after) {
+            mats[1] = (rc_stepmat){.m = U, .rows = H, .ld = GH, .n = 2 * H};
+            mats[2] = (rc_stepmat){.m = U ? U + 2 * H : NULL, .rows = H, .ld = GH, .n = H};
+            return 3;
+        }
+        mats[1] = (rc_stepmat){.m = U, .rows = H, .ld = GH, .n = GH};
+        return 2;
+    case RECUR_LAYER_DENSE: mats[0] = (rc_stepmat){.m = W, .rows = L->in, .ld = L->units, .n = L->units}; return 1;
+    default: return 0;
+    }
+}
+
+size_t rc_step_pack_floats(const rc_layer *L)
+{
+#ifdef RC_SIMD512
+    if (!rc_cpu_avx512()) return 0;
+    rc_stepmat mats[3];
+    size_t total = 0;
+    int k = step_mats(L, NULL, mats);
+    for (int i = 0; i < k; i++) total += panel_floats(mats[i].rows, mats[i].n);
+    return total;
+#else
+    (void)L;
+    return 0;
+#endif
+}
+
+void rc_step_weights_make(const rc_layer *L, const recur_float *params, recur_float *pack, rc_step_weights *w)
+{
+    w->n = step_mats(L, params, w->mat);
+    if (!pack || rc_step_pack_floats(L) == 0) return;
+    for (int i = 0; i < w->n; i++) {
+        rc_stepmat *M = &w->mat[i];
+        panel_pack(pack, M->m, M->rows, M->ld, 0, M->n);
+        M->packed = pack;
+        pack += panel_floats(M->rows, M->n);
+    }
+}
+
+size_t rc_step_state_size(const rc_layer *L)
+{
+    switch (L->kind) {
+    case RECUR_LAYER_LSTM: return 2 * (size_t)L->units; /* h, c */
+    case RECUR_LAYER_GRU:
+    case RECUR_LAYER_RNN: return (size_t)L->units;      /* h */
+    default: return 0;
+    }
+}
+
+size_t rc_step_scratch_size(const rc_layer *L)
+{
+    switch (L->kind) {
+    case RECUR_LAYER_LSTM: return 4 * (size_t)L->units;
+    case RECUR_LAYER_GRU: return 6 * (size_t)L->units + (size_t)L->units; /* mx, mh, r*h */
+    case RECUR_LAYER_RNN: return (size_t)L->units;
+    case RECUR_LAYER_DENSE: return (size_t)L->units;
+    default: return 0;
+    }
+}
+
+static void lstm_step(const rc_layer *L, const rc_step_weights *w, const recur_float *p, const recur_float *x,
+                      recur_float *state, recur_float *y, recur_float *z)
+{
+    const int H = L->units, G4 = 4 * H;
+    recur_float *h = state, *c = state + H;
+    memcpy(z, p + L->off_b, (size_t)G4 * sizeof *z);
+    vecmat(z, x, &w->mat[0]);
+    vecmat(z, h, &w->mat[1]);
+    /* gates i | f | c | o: sigmoid on i and f, tanh on the candidate, sigmoid on o */
+    rc_vsigmoid(z, z, 2 * (size_t)H);
+    rc_vtanh(z + 2 * H, z + 2 * H, (size_t)H);
+    rc_vsigmoid(z + 3 * H, z + 3 * H, (size_t)H);
+    for (int j = 0; j < H; j++) c[j] = z[H + j] * c[j] + z[j] * z[2 * H + j];
+    rc_vtanh(h, c, (size_t)H);
+    for (int j = 0; j < H; j++) h[j] *= z[3 * H + j];
+    memcpy(y, h, (size_t)H * sizeof *y);
+}
+
+static void gru_step(const rc_layer *L, const rc_step_weights *w, const recur_float *p, const recur_float *x,
+                     recur_float *h, recur_float *y, recur_float *s)
+{
+    const int H = L->units, G3 = 3 * H;
+    const recur_float *b0 = p + L->off_b;
+    recur_float *mx = s, *mh = s + G3, *rh = s + 2 * G3;
+    memcpy(mx, b0, (size_t)G3 * sizeof *mx);
+    vecmat(mx, x, &w->mat[0]);
+    if (L->reset_after) {
+        /* mh = h U + b1; z, r from mx + mh; hh = tanh(mx_h + r * mh_h) */
+        memcpy(mh, b0 + G3, (size_t)G3 * sizeof *mh);
+        vecmat(mh, h, &w->mat[1]);
+        for (int j = 0; j < 2 * H; j++) mx[j] += mh[j];
+        rc_vsigmoid(mx, mx, 2 * (size_t)H);
+        for (int j = 0; j < H; j++) mx[2 * H + j] += mx[H + j] * mh[2 * H + j];
+    } else {
+        /* z, r from mx + h U_zr; hh = tanh(mx_h + (r * h) U_h), U_h the last H columns */
+        memset(mh, 0, 2 * (size_t)H * sizeof *mh);
+        vecmat(mh, h, &w->mat[1]);
+        for (int j = 0; j < 2 * H; j++) mx[j] += mh[j];
+        rc_vsigmoid(mx, mx, 2 * (size_t)H);
+        for (int j = 0; j < H; j++) rh[j] = mx[H + j] * h[j];
+        vecmat(mx + 2 * H, rh, &w->mat[2]);
+    }
+    rc_vtanh(mx + 2 * H, mx + 2 * H, (size_t)H);
+    for (int j = 0; j < H; j++) h[j] = mx[j] * h[j] + (1 - mx[j]) * mx[2 * H + j];
+    memcpy(y, h, (size_t)H * sizeof *y);
+}
+
+static void rnn_step(const rc_layer *L, const rc_step_weights *w, const recur_float *p, const recur_float *x,
+                     recur_float *h, recur_float *y, recur_float *z)
+{
+    const int H = L->units;
+    memcpy(z, p + L->off_b, (size_t)H * sizeof *z);
+    vecmat(z, x, &w->mat[0]);
+    vecmat(z, h, &w->mat[1]);
+    rc_vtanh(h, z, (size_t)H);
+    memcpy(y, h, (size_t)H * sizeof *y);
+}
+
+static void dense_step(const rc_layer *L, const rc_step_weights *w, const recur_float *p, const recur_float *x,
+                       recur_float *y, recur_float *z)
+{
+    const int N = L->units;
+    memcpy(z, p + L->off_b, (size_t)N * sizeof *z);
+    vecmat(z, x, &w->mat[0]);
+    switch (L->act) {
+    case RECUR_ACT_SIGMOID: rc_vsigmoid(y, z, (size_t)N); break;
+    case RECUR_ACT_TANH: rc_vtanh(y, z, (size_t)N); break;
+    default:
+        for (int j = 0; j < N; j++) y[j] = rc_act(L->act, z[j]);
+    }
+}
+
+void rc_layer_step(const rc_layer *L, const rc_step_weights *w, const recur_float *params, const recur_float *x,
+                   recur_float *state, recur_float *y, recur_float *scratch)
+{
+    switch (L->kind) {
+    case RECUR_LAYER_LSTM: lstm_step(L, w, params, x, state, y, scratch); break;
+    case RECUR_LAYER_GRU: gru_step(L, w, params, x, state, y, scratch); break;
+    case RECUR_LAYER_RNN: rnn_step(L, w, params, x, state, y, scratch); break;
+    case RECUR_LAYER_DENSE: dense_step(L, w, params, x, y, scratch); break;
+    case RECUR_LAYER_DROPOUT: memmove(y, x, (size_t)L->in * sizeof *y); break;
+    }
+}
