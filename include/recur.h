@@ -32,6 +32,34 @@
  *  - recur_float is float (float32), the type of every weight and activation. A
  *    build with -DRECUR_DOUBLE makes it double; the project uses that build only
  *    for finite-difference gradient checks.
+ *
+ * Threads:
+ *  - Different objects may be used in different threads at once. One object
+ *    is used by one thread at a time, with these exceptions: any number of
+ *    threads may read a model (the recur_model_n_* / layer / weight / spec /
+ *    summary / save functions) and run recur_stream objects over it, each
+ *    thread its own stream, as long as no thread changes it meanwhile (fit,
+ *    compile, apply_grads, forward/backward, predict, evaluate, set_initial_state:
+ *    these use the model's own workspaces and thread pool, so they need the
+ *    model to themselves). A loaded recur_table, recur_pipeline, recur_panel and
+ *    recur_forecaster are likewise read-only to their readers.
+ *  - fit, predict and evaluate run on a pool of worker threads of their model
+ *    (recur_fit_opts.threads; 0 = the cores the process may use, through
+ *    sched_getaffinity). While any of them runs, OpenBLAS is set to one thread
+ *    (recur parallelises over the batch itself); the caller's setting comes
+ *    back when the last of them returns.
+ *  - Environment: RECUR_NO_SIMD=1 selects the portable kernels instead of the
+ *    AVX-512 ones (same results to float rounding); OpenBLAS's own variables
+ *    (OPENBLAS_NUM_THREADS, OPENBLAS_CORETYPE) act as usual outside fit,
+ *    predict and evaluate. Nothing else is read, and no signal handler, locale
+ *    or other process-wide state is touched.
+ *
+ * Lifetimes: a pointer a function returns into an object (recur_model_params,
+ * recur_model_grads, recur_weight.data, recur_model_optimizer_slot,
+ * recur_table_col / col_name / date_text, recur_panel_id / values / times)
+ * stays valid until that object is freed, or, for a model's weights and
+ * slots, until it is compiled again or loaded into; string results of
+ * recur_status_str, recur_version and recur_baseline_name are static.
  */
 #ifndef RECUR_H
 #define RECUR_H

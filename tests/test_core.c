@@ -285,7 +285,7 @@ static void t_gemm_two_threads(void **s)
         for (int i = 0; i < BT_K * BT_N; i++) j[t].B[i] = (float)((i * 3 + t) % 7) - 3;
         rc_gemm(0, 0, BT_M, BT_N, BT_K, 1, j[t].A, BT_K, j[t].B, BT_N, 0, j[t].ref, BT_N);
     }
-    rc_blas_single_thread(); /* as fit does */
+    rc_blas_enter(); /* as fit does */
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, 2);
     j[0].start = j[1].start = &start;
@@ -293,6 +293,7 @@ static void t_gemm_two_threads(void **s)
     for (int t = 0; t < 2; t++) assert_int_equal(pthread_create(&th[t], NULL, blas_worker, &j[t]), 0);
     for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
     pthread_barrier_destroy(&start);
+    rc_blas_leave();
     if (j[0].wrong || j[1].wrong)
         printf("  concurrent products: %d and %d of %d wrong\n", j[0].wrong, j[1].wrong, BT_REPS);
     assert_int_equal(j[0].wrong + j[1].wrong, 0);

@@ -30,8 +30,12 @@ void rc_gemm(int trans_a, int trans_b, int M, int N, int K, recur_float alpha, c
              const recur_float *B, int ldb, recur_float beta, recur_float *C, int ldc);
 void rc_gemm_naive(int trans_a, int trans_b, int M, int N, int K, recur_float alpha, const recur_float *A,
                    int lda, const recur_float *B, int ldb, recur_float beta, recur_float *C, int ldc);
-/* Pins the BLAS library to one thread (recur parallelises over the batch itself). */
-void rc_blas_single_thread(void);
+/* recur parallelises over the batch itself, so while fit, evaluate or predict
+ * run, OpenBLAS must not start threads of its own. rc_blas_enter sets it to one
+ * thread and rc_blas_leave restores the caller's setting when the last of the
+ * calls in flight (in any thread) leaves: a depth count under a mutex. */
+void rc_blas_enter(void);
+void rc_blas_leave(void);
 
 /* 1 when the CPU runs AVX-512F (cpu.c): picks the hand-written kernels.
  * RECUR_NO_SIMD=1 in the environment, or rc_cpu_disable_simd(1) (tests;

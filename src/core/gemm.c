@@ -7,6 +7,8 @@
  */
 #include "core/core.h"
 
+#include <pthread.h>
+
 #ifdef RECUR_BLAS
 #include <cblas.h>
 #endif
@@ -76,9 +78,28 @@ void rc_gemm(int trans_a, int trans_b, int M, int N, int K, recur_float alpha, c
 #endif
 }
 
-void rc_blas_single_thread(void)
+#if defined(RECUR_BLAS)
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static int blas_depth, blas_saved;
+#endif
+
+void rc_blas_enter(void)
 {
 #if defined(RECUR_BLAS)
-    openblas_set_num_threads(1);
+    pthread_mutex_lock(&blas_mu);
+    if (blas_depth++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        if (blas_saved != 1) openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_mu);
+#endif
+}
+
+void rc_blas_leave(void)
+{
+#if defined(RECUR_BLAS)
+    pthread_mutex_lock(&blas_mu);
+    if (blas_depth > 0 && --blas_depth == 0 && blas_saved != 1) openblas_set_num_threads(blas_saved);
+    pthread_mutex_unlock(&blas_mu);
 #endif
 }

@@ -24,10 +24,11 @@ static void dense_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, in
     lb->dx = m;
 }
 
-static void dense_init(const rc_layer *L, recur_float *p, rc_rng *rng)
+static int dense_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 {
     rc_init_glorot_uniform(p + L->off_w, L->in, L->units, rng);
     for (int j = 0; j < L->units; j++) p[L->off_b + j] = 0;
+    return 0;
 }
 
 static void dense_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,

@@ -71,7 +71,11 @@ static void drop_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int
     lb->dx = m;
 }
 
-static void drop_init(const rc_layer *L, recur_float *p, rc_rng *rng) { (void)L, (void)p, (void)rng; }
+static int drop_init(const rc_layer *L, recur_float *p, rc_rng *rng)
+{
+    (void)L, (void)p, (void)rng;
+    return 0;
+}
 
 static void drop_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,
                          int training, rc_rng *rng)

@@ -48,13 +48,13 @@ static void gru_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int 
     lb->ut = m;
 }
 
-static void gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
+static int gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 {
     int H = L->units;
     rc_init_glorot_uniform(p + L->off_w, L->in, 3 * H, rng);
-    rc_init_orthogonal(p + L->off_u, H, 3 * H, rng);
     size_t nb = (size_t)(L->reset_after ? 6 : 3) * H;
     for (size_t j = 0; j < nb; j++) p[L->off_b + j] = 0;
+    return rc_init_orthogonal(p + L->off_u, H, 3 * H, rng);
 }
 
 static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,

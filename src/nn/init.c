@@ -19,15 +19,12 @@ void rc_init_glorot_uniform(recur_float *w, int rows, int cols, rc_rng *rng)
     for (size_t i = 0; i < (size_t)rows * cols; i++) w[i] = (recur_float)((2 * rc_rng_uniform(rng) - 1) * lim);
 }
 
-void rc_init_orthogonal(recur_float *w, int rows, int cols, rc_rng *rng)
+int rc_init_orthogonal(recur_float *w, int rows, int cols, rc_rng *rng)
 {
     int n = rows > cols ? rows : cols; /* tall matrix n x k */
     int k = rows > cols ? cols : rows;
     double *q = malloc(sizeof *q * (size_t)n * k);
-    if (!q) { /* cannot happen for sane sizes; fall back to a scaled uniform */
-        rc_init_glorot_uniform(w, rows, cols, rng);
-        return;
-    }
+    if (!q) return -1;
     /* q holds the n x k matrix column by column (column j at q + j*n), so the
      * projections below read contiguous memory; filled in row order, the
      * order the normals are drawn. Row-major storage made an LSTM(256)'s
@@ -58,4 +55,5 @@ void rc_init_orthogonal(recur_float *w, int rows, int cols, rc_rng *rng)
         for (size_t i = 0; i < (size_t)n * k; i++) w[i] = (recur_float)q[i];
     }
     free(q);
+    return 0;
 }

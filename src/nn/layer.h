@@ -59,8 +59,9 @@ typedef struct {
     size_t (*buf_size)(const rc_layer *L, int B, int T);
     /* Carves rc_lbuf pointers out of mem (buf_size floats, zeroed). */
     void (*bind)(const rc_layer *L, rc_lbuf *lb, recur_float *mem, int B, int T);
-    /* Keras initialisation of this layer's slice of the parameter block. */
-    void (*init)(const rc_layer *L, recur_float *params, rc_rng *rng);
+    /* Keras initialisation of this layer's slice of the parameter block;
+     * -1 when the orthogonal initialiser's scratch cannot be allocated. */
+    int (*init)(const rc_layer *L, recur_float *params, rc_rng *rng);
     /* x: input ((T,B,I) if L->seq_in else (B,I)). Writes lb->y and caches. */
     void (*forward)(const rc_layer *L, rc_lbuf *lb, const recur_float *params, const recur_float *x, int B, int T,
                     int training, rc_rng *rng);
@@ -139,6 +140,8 @@ void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU,
 
 /* ====== Initialisers (init.c) ====== */
 void rc_init_glorot_uniform(recur_float *w, int rows, int cols, rc_rng *rng);
-void rc_init_orthogonal(recur_float *w, int rows, int cols, rc_rng *rng);
+/* 0, or -1 (w untouched) when its max(r,c) x min(r,c) doubles of scratch
+ * cannot be allocated. */
+int rc_init_orthogonal(recur_float *w, int rows, int cols, rc_rng *rng);
 
 #endif

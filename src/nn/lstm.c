@@ -67,13 +67,13 @@ static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int
     lb->ut = m;
 }
 
-static void lstm_init(const rc_layer *L, recur_float *p, rc_rng *rng)
+static int lstm_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 {
     int H = L->units;
     rc_init_glorot_uniform(p + L->off_w, L->in, 4 * H, rng);
-    rc_init_orthogonal(p + L->off_u, H, 4 * H, rng);
     recur_float *b = p + L->off_b;
     for (int j = 0; j < 4 * H; j++) b[j] = (j >= H && j < 2 * H) ? 1 : 0; /* unit_forget_bias */
+    return rc_init_orthogonal(p + L->off_u, H, 4 * H, rng);
 }
 
 #ifdef RC_SIMD512

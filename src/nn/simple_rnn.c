@@ -27,11 +27,11 @@ static void rnn_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int 
     lb->ut = m;
 }
 
-static void rnn_init(const rc_layer *L, recur_float *p, rc_rng *rng)
+static int rnn_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 {
     rc_init_glorot_uniform(p + L->off_w, L->in, L->units, rng);
-    rc_init_orthogonal(p + L->off_u, L->units, L->units, rng);
     for (int j = 0; j < L->units; j++) p[L->off_b + j] = 0;
+    return rc_init_orthogonal(p + L->off_u, L->units, L->units, rng);
 }
 
 static void rnn_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,

@@ -60,7 +60,7 @@ static void run_chunks(void *arg, int tid)
     for (int c = tid; c < j->n_chunks; c += j->n_threads) {
         int b0 = (int)((long)j->B * c / j->n_chunks), b1 = (int)((long)j->B * (c + 1) / j->n_chunks);
         int nb = b1 - b0;
-        rc_ws *w = &m->ws[tid];
+        rc_ws *w = m->ws[tid];
         rc_ws_reserve(m, w, nb, j->T, NULL); /* capacity reserved by the caller: cannot fail */
         rc_ws_reuse_packs(m, w, c == tid); /* each thread packs the weights once per batch */
         rc_forward(m, w, j->x + (size_t)b0 * per_x, nb, j->T, j->training, rc_seed_mix(j->stream, (uint64_t)c, 7));
@@ -84,7 +84,6 @@ static recur_status prepare(recur_model *m, int threads, int maxB, int T, recur_
     if (n > nc) n = nc;
     if (!m->pool_started || m->pool.n != n) {
         if (m->pool_started) rc_pool_stop(&m->pool), m->pool_started = 0;
-        rc_blas_single_thread(); /* we parallelise over chunks; never oversubscribe */
         recur_status st = rc_pool_start(&m->pool, n, err);
         if (st) return st;
         m->pool_started = 1;
@@ -94,7 +93,9 @@ static recur_status prepare(recur_model *m, int threads, int maxB, int T, recur_
     if ((maxB + RC_MAX_CHUNKS - 1) / RC_MAX_CHUNKS > per) per = (maxB + RC_MAX_CHUNKS - 1) / RC_MAX_CHUNKS;
     (void)nc;
     for (int t = 0; t < m->pool.n; t++) {
-        recur_status st = rc_ws_reserve(m, &m->ws[t], per, T, err);
+        rc_ws *w = rc_ws_at(m, t, err);
+        if (!w) return RECUR_E_NOMEM;
+        recur_status st = rc_ws_reserve(m, w, per, T, err);
         if (st) return st;
     }
     return RECUR_OK;
@@ -183,6 +184,213 @@ static double eval_loss(recur_model *m, const recur_float *x, const recur_float 
     return s / ((double)n * (double)per_y);
 }
 
+/* A fit in progress: the data, its split, the buffers and where the epoch
+ * loop stands. recur_model_fit reads as the steps below, in order. */
+typedef struct {
+    recur_model *m;
+    recur_fit_opts o;
+    const recur_float *x, *y;   /* training samples: the first n_tr of x, y */
+    const recur_float *xv, *yv; /* validation samples (nv of them; none when nv is 0) */
+    size_t n_tr, nv, per_x, per_y;
+    int T, bs, batches, clip;
+    size_t *perm;               /* sample order, reshuffled every epoch */
+    recur_float *xb, *yb;       /* the current batch, gathered */
+    recur_float *best;          /* weights of the best epoch (early stopping with restore) */
+    recur_float *prev;          /* weights before the last update */
+    rc_rng shuf;
+    uint64_t step;              /* batches done, across epochs: the dropout stream */
+    double t0, best_val;
+    int best_epoch, wait;
+    recur_history *hist;
+} fit_run;
+
+static recur_status fit_check_opts(const recur_fit_opts *o, recur_error *err)
+{
+    if (o->epochs < 1 || o->epochs > 1000000)
+        return rc_error(err, RECUR_E_INVALID, "fit: epochs must be in 1..1000000 (got %d)", o->epochs);
+    if (o->batch_size < 1 || o->batch_size > 1 << 20)
+        return rc_error(err, RECUR_E_INVALID, "fit: batch size must be in 1..1048576 (got %d)", o->batch_size);
+    if (!(o->validation_split >= 0 && o->validation_split < 1))
+        return rc_error(err, RECUR_E_INVALID, "fit: validation split must be in [0, 1) (got %g)",
+                        o->validation_split);
+    if (o->patience < 0) return rc_error(err, RECUR_E_INVALID, "fit: patience must be >= 0 (got %d)", o->patience);
+    if (o->threads < 0) return rc_error(err, RECUR_E_INVALID, "fit: threads must be >= 0 (got %d)", o->threads);
+    if (o->initial_epoch < 0 || o->initial_epoch >= o->epochs)
+        return rc_error(err, RECUR_E_INVALID, "fit: initial epoch must be in 0..%d (got %d)", o->epochs - 1,
+                        o->initial_epoch);
+    return RECUR_OK;
+}
+
+/* Training and validation samples: x_val when given, else Keras's split of
+ * the last validation_split of x (never shuffled into training). */
+static recur_status fit_split(fit_run *r, const recur_float *x_val, const recur_float *y_val, size_t n_val,
+                              size_t n, recur_error *err)
+{
+    r->n_tr = n;
+    r->xv = x_val, r->yv = y_val, r->nv = x_val ? n_val : 0;
+    if (x_val && !y_val) return rc_error(err, RECUR_E_INVALID, "fit: x_val given without y_val");
+    if (!x_val && r->o.validation_split > 0) {
+        size_t split_at = (size_t)((double)n * (1.0 - r->o.validation_split)); /* Keras: int(n * (1 - split)) */
+        if (split_at < 1 || split_at >= n)
+            return rc_error(err, RECUR_E_DATA,
+                            "fit: validation split %g of %zu samples leaves %zu for training and %zu for validation",
+                            r->o.validation_split, n, split_at, n - split_at);
+        r->n_tr = split_at, r->nv = n - split_at;
+        r->xv = r->x + r->n_tr * r->per_x, r->yv = r->y + r->n_tr * r->per_y;
+    }
+    r->bs = (size_t)r->o.batch_size > r->n_tr ? (int)r->n_tr : r->o.batch_size;
+    r->batches = (int)((r->n_tr + (size_t)r->bs - 1) / (size_t)r->bs);
+    return RECUR_OK;
+}
+
+static recur_status fit_alloc(fit_run *r, recur_error *err)
+{
+    recur_model *m = r->m;
+    int keep_best = r->o.patience > 0 && r->o.restore_best;
+    r->perm = malloc(r->n_tr * sizeof *r->perm);
+    r->xb = malloc((size_t)r->bs * r->per_x * sizeof *r->xb);
+    r->yb = malloc((size_t)r->bs * r->per_y * sizeof *r->yb);
+    r->best = keep_best ? malloc(m->n_params * sizeof *r->best) : NULL;
+    r->prev = malloc(m->n_params * sizeof *r->prev);
+    if (!r->perm || !r->xb || !r->yb || !r->prev || (keep_best && !r->best))
+        return rc_error(err, RECUR_E_NOMEM, "fit: out of memory for %zu samples", r->n_tr);
+    for (size_t i = 0; i < r->n_tr; i++) r->perm[i] = i;
+    memcpy(r->prev, m->params, m->n_params * sizeof *r->prev);
+    return RECUR_OK;
+}
+
+static void fit_free(fit_run *r) { free(r->perm), free(r->xb), free(r->yb), free(r->best), free(r->prev); }
+
+/* Where a resumed fit stands (recur_fit_opts.initial_epoch), or a fresh start. */
+static void fit_start(fit_run *r)
+{
+    rc_rng_seed(&r->shuf, rc_seed_mix(r->o.seed, 0x5eed, 1));
+    r->t0 = rc_now();
+    r->best_val = INFINITY;
+    if (r->hist) r->hist->epochs_run = 0, r->hist->best_epoch = 0;
+    r->step = (uint64_t)r->o.initial_epoch * (uint64_t)r->batches;
+    if (r->o.initial_epoch > 0) {
+        r->best_val = r->o.initial_best_epoch > 0 ? r->o.initial_best : INFINITY;
+        r->best_epoch = r->o.initial_best_epoch, r->wait = r->o.initial_wait;
+        if (r->best) memcpy(r->best, r->m->params, r->m->n_params * sizeof *r->best); /* not in a checkpoint */
+    }
+}
+
+static void fit_shuffle(fit_run *r)
+{
+    if (!r->o.shuffle) return;
+    for (size_t i = r->n_tr - 1; i > 0; i--) {
+        size_t k = (size_t)rc_rng_below(&r->shuf, i + 1), t = r->perm[i];
+        r->perm[i] = r->perm[k], r->perm[k] = t;
+    }
+}
+
+/* Calls the progress callback; RECUR_E_INTERRUPTED when it asks to stop. */
+static recur_status fit_report(fit_run *r, recur_progress *p, recur_error *err)
+{
+    p->epochs = r->o.epochs, p->batches = r->batches, p->seconds = rc_now() - r->t0;
+    if (!r->o.progress || !r->o.progress(p, r->o.progress_user)) return RECUR_OK;
+    if (p->epoch_end) return rc_error(err, RECUR_E_INTERRUPTED, "training stopped after epoch %d", p->epoch);
+    return rc_error(err, RECUR_E_INTERRUPTED, "training stopped at epoch %d, batch %d of %d", p->epoch, p->batch,
+                    r->batches);
+}
+
+/* Batch b of epoch e: gather, forward and backward over the chunks, update.
+ * A loss, gradient or weight that is not finite restores the weights before
+ * the update and ends the fit. *sum gets the batch's summed loss per output. */
+static recur_status fit_batch(fit_run *r, int e, int b, double *sum, recur_error *err)
+{
+    recur_model *m = r->m;
+    size_t s0 = (size_t)b * r->bs;
+    int B = (int)((r->n_tr - s0) < (size_t)r->bs ? (r->n_tr - s0) : (size_t)r->bs);
+    for (int i = 0; i < B; i++) {
+        memcpy(r->xb + (size_t)i * r->per_x, r->x + r->perm[s0 + i] * r->per_x, r->per_x * sizeof *r->xb);
+        memcpy(r->yb + (size_t)i * r->per_y, r->y + r->perm[s0 + i] * r->per_y, r->per_y * sizeof *r->yb);
+    }
+    double bl = run_batch(m, r->xb, r->yb, NULL, B, r->T, 1, rc_seed_mix(r->o.seed, r->step++, 0xd50));
+    double bmean = bl / ((double)B * (double)r->per_y);
+    update_job u;
+    memset(&u, 0, sizeof u);
+    u.m = m, u.prev = r->prev, u.n_chunks = n_chunks_for(B), u.phase = 0;
+    u.n_threads = m->n_params < RC_SERIAL_UPDATE ? 1 : m->pool.n;
+    int bad = !isfinite(bmean) || !isfinite(run_update(&u));
+    if (!bad && r->clip) { /* per-tensor norms: the serial path */
+        recur_status st = recur_model_apply_grads(m, err);
+        if (st) return st;
+        bad = !isfinite(rc_sumsq(m->params, m->n_params));
+    } else if (!bad) {
+        u.phase = 1;
+        bad = !isfinite(run_update(&u));
+        rc_optimizer_advance(m->opt);
+    }
+    if (bad) {
+        /* the weights before the update that broke them are the last good ones */
+        memcpy(m->params, r->prev, m->n_params * sizeof *r->prev);
+        return rc_error(err, RECUR_E_DIVERGED,
+                        "training diverged at epoch %d, batch %d: the %s became NaN or infinite; the weights "
+                        "of the last good step are kept. Lower the learning rate or clip gradients (clipnorm 1.0)",
+                        e, b + 1, !isfinite(bmean) ? "loss" : "gradients or weights");
+    }
+    *sum += bl / (double)r->per_y;
+    return RECUR_OK;
+}
+
+/* The end of epoch e: validation loss, early-stopping state, history,
+ * progress. *stop is set when patience has run out. */
+static recur_status fit_epoch_end(fit_run *r, int e, double loss, int *stop, recur_error *err)
+{
+    double vl = r->nv ? eval_loss(r->m, r->xv, r->yv, r->nv, r->T, r->bs) : NAN;
+    double mon = r->nv ? vl : loss;
+    int improved = mon < r->best_val;
+    if (improved) {
+        r->best_val = mon, r->best_epoch = e, r->wait = 0;
+        if (r->best) memcpy(r->best, r->m->params, r->m->n_params * sizeof *r->best);
+    } else {
+        r->wait++;
+    }
+    if (r->hist) {
+        if (r->hist->loss) r->hist->loss[e - 1] = loss;
+        if (r->hist->val_loss) r->hist->val_loss[e - 1] = vl;
+        r->hist->epochs_run = e, r->hist->best_epoch = r->best_epoch;
+    }
+    if (!isfinite(loss) || (r->nv && !isfinite(vl)))
+        return rc_error(err, RECUR_E_DIVERGED, "training diverged in epoch %d (loss %g, val_loss %g); lower the "
+                        "learning rate or clip gradients", e, loss, vl);
+    recur_progress p;
+    memset(&p, 0, sizeof p);
+    p.epoch = e, p.batch = 0, p.loss = loss, p.val_loss = vl, p.epoch_end = 1, p.improved = improved;
+    p.best = r->best_val, p.best_epoch = r->best_epoch, p.wait = r->wait;
+    recur_status st = fit_report(r, &p, err);
+    *stop = r->o.patience > 0 && r->wait >= r->o.patience;
+    return st;
+}
+
+static recur_status fit_epochs(fit_run *r, recur_error *err)
+{
+    for (int e = 1; e <= r->o.epochs; e++) {
+        fit_shuffle(r);
+        if (e <= r->o.initial_epoch) continue; /* replay the shuffles of the epochs already done */
+        double sum = 0;
+        size_t seen = 0;
+        for (int b = 0; b < r->batches; b++) {
+            recur_status st = fit_batch(r, e, b, &sum, err);
+            if (st) return st;
+            size_t s0 = (size_t)b * r->bs;
+            seen += (r->n_tr - s0) < (size_t)r->bs ? (r->n_tr - s0) : (size_t)r->bs;
+            recur_progress p;
+            memset(&p, 0, sizeof p);
+            p.epoch = e, p.batch = b + 1, p.loss = sum / (double)seen, p.val_loss = NAN;
+            if ((st = fit_report(r, &p, err))) return st;
+        }
+        int stop = 0;
+        recur_status st = fit_epoch_end(r, e, sum / (double)seen, &stop, err);
+        if (st) return st;
+        if (stop) break;
+    }
+    if (r->best && r->best_epoch > 0) memcpy(r->m->params, r->best, r->m->n_params * sizeof *r->best);
+    return RECUR_OK;
+}
+
 recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_float *y, size_t n, int T,
                              const recur_float *x_val, const recur_float *y_val, size_t n_val,
                              const recur_fit_opts *opts, recur_history *hist, recur_error *err)
@@ -190,149 +398,19 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
     recur_status st = check_inputs(m, x, n, T, err);
     if (st) return st;
     if (!y) return rc_error(err, RECUR_E_INVALID, "fit: y is NULL");
-    recur_fit_opts o = opts ? *opts : recur_fit_opts_default();
-    if (o.epochs < 1 || o.epochs > 1000000)
-        return rc_error(err, RECUR_E_INVALID, "fit: epochs must be in 1..1000000 (got %d)", o.epochs);
-    if (o.batch_size < 1 || o.batch_size > 1 << 20)
-        return rc_error(err, RECUR_E_INVALID, "fit: batch size must be in 1..1048576 (got %d)", o.batch_size);
-    if (!(o.validation_split >= 0 && o.validation_split < 1))
-        return rc_error(err, RECUR_E_INVALID, "fit: validation split must be in [0, 1) (got %g)", o.validation_split);
-    if (o.patience < 0) return rc_error(err, RECUR_E_INVALID, "fit: patience must be >= 0 (got %d)", o.patience);
-    if (o.threads < 0) return rc_error(err, RECUR_E_INVALID, "fit: threads must be >= 0 (got %d)", o.threads);
-    if (o.initial_epoch < 0 || o.initial_epoch >= o.epochs)
-        return rc_error(err, RECUR_E_INVALID, "fit: initial epoch must be in 0..%d (got %d)", o.epochs - 1,
-                        o.initial_epoch);
-
-    const size_t per_x = (size_t)T * m->F, per_y = rc_out_size(m, 1, T);
-    size_t n_tr = n;
-    const recur_float *xv = x_val, *yv = y_val;
-    size_t nv = x_val ? n_val : 0;
-    if (x_val && !y_val) return rc_error(err, RECUR_E_INVALID, "fit: x_val given without y_val");
-    if (!x_val && o.validation_split > 0) {
-        size_t split_at = (size_t)((double)n * (1.0 - o.validation_split)); /* Keras: int(n * (1 - split)) */
-        if (split_at < 1 || split_at >= n)
-            return rc_error(err, RECUR_E_DATA,
-                            "fit: validation split %g of %zu samples leaves %zu for training and %zu for validation",
-                            o.validation_split, n, split_at, n - split_at);
-        n_tr = split_at, nv = n - split_at;
-        xv = x + n_tr * per_x, yv = y + n_tr * per_y;
+    fit_run r;
+    memset(&r, 0, sizeof r);
+    r.m = m, r.o = opts ? *opts : recur_fit_opts_default(), r.x = x, r.y = y, r.T = T, r.hist = hist;
+    r.per_x = (size_t)T * m->F, r.per_y = rc_out_size(m, 1, T);
+    r.clip = m->copts.optim.clipnorm > 0 || m->copts.optim.clipvalue > 0;
+    if ((st = fit_check_opts(&r.o, err)) || (st = fit_split(&r, x_val, y_val, n_val, n, err))) return st;
+    rc_blas_enter();
+    if (!(st = prepare(m, r.o.threads, r.bs, T, err)) && !(st = fit_alloc(&r, err))) {
+        fit_start(&r);
+        st = fit_epochs(&r, err);
     }
-    int bs = (size_t)o.batch_size > n_tr ? (int)n_tr : o.batch_size;
-    const int clip = m->copts.optim.clipnorm > 0 || m->copts.optim.clipvalue > 0;
-    if ((st = prepare(m, o.threads, bs, T, err))) return st;
-
-    size_t *perm = malloc(n_tr * sizeof *perm);
-    recur_float *xb = malloc((size_t)bs * per_x * sizeof *xb), *yb = malloc((size_t)bs * per_y * sizeof *yb);
-    recur_float *best = (o.patience > 0 && o.restore_best) ? malloc(m->n_params * sizeof *best) : NULL;
-    recur_float *prev = malloc(m->n_params * sizeof *prev); /* weights before the last update */
-    if (!perm || !xb || !yb || !prev || (o.patience > 0 && o.restore_best && !best)) {
-        st = rc_error(err, RECUR_E_NOMEM, "fit: out of memory for %zu samples", n_tr);
-        goto done;
-    }
-    for (size_t i = 0; i < n_tr; i++) perm[i] = i;
-    memcpy(prev, m->params, m->n_params * sizeof *prev);
-    rc_rng shuf;
-    rc_rng_seed(&shuf, rc_seed_mix(o.seed, 0x5eed, 1));
-    double t0 = rc_now(), best_val = INFINITY;
-    int wait = 0, best_epoch = 0, batches = (int)((n_tr + (size_t)bs - 1) / (size_t)bs);
-    if (hist) hist->epochs_run = 0, hist->best_epoch = 0;
-    uint64_t step = (uint64_t)o.initial_epoch * (uint64_t)batches;
-    if (o.initial_epoch > 0) {
-        best_val = o.initial_best_epoch > 0 ? o.initial_best : INFINITY;
-        best_epoch = o.initial_best_epoch, wait = o.initial_wait;
-        if (best) memcpy(best, m->params, m->n_params * sizeof *best); /* best weights are not in a checkpoint */
-    }
-    for (int e = 1; e <= o.epochs; e++) {
-        if (o.shuffle)
-            for (size_t i = n_tr - 1; i > 0; i--) {
-                size_t k = (size_t)rc_rng_below(&shuf, i + 1), t = perm[i];
-                perm[i] = perm[k], perm[k] = t;
-            }
-        if (e <= o.initial_epoch) continue; /* replay the shuffles of the epochs already done */
-        double sum = 0;
-        size_t seen = 0;
-        for (int b = 0; b < batches; b++) {
-            size_t s0 = (size_t)b * bs;
-            int B = (int)((n_tr - s0) < (size_t)bs ? (n_tr - s0) : (size_t)bs);
-            for (int i = 0; i < B; i++) {
-                memcpy(xb + (size_t)i * per_x, x + perm[s0 + i] * per_x, per_x * sizeof *xb);
-                memcpy(yb + (size_t)i * per_y, y + perm[s0 + i] * per_y, per_y * sizeof *yb);
-            }
-            double bl = run_batch(m, xb, yb, NULL, B, T, 1, rc_seed_mix(o.seed, step++, 0xd50));
-            double bmean = bl / ((double)B * (double)per_y);
-            update_job u;
-            memset(&u, 0, sizeof u);
-            u.m = m, u.prev = prev, u.n_chunks = n_chunks_for(B), u.phase = 0;
-            u.n_threads = m->n_params < RC_SERIAL_UPDATE ? 1 : m->pool.n;
-            int bad = !isfinite(bmean) || !isfinite(run_update(&u));
-            if (!bad && clip) { /* per-tensor norms: the serial path */
-                if ((st = recur_model_apply_grads(m, err))) goto done;
-                bad = !isfinite(rc_sumsq(m->params, m->n_params));
-            } else if (!bad) {
-                u.phase = 1;
-                bad = !isfinite(run_update(&u));
-                rc_optimizer_advance(m->opt);
-            }
-            if (bad) {
-                /* the weights before the update that broke them are the last good ones */
-                memcpy(m->params, prev, m->n_params * sizeof *prev);
-                st = rc_error(err, RECUR_E_DIVERGED,
-                              "training diverged at epoch %d, batch %d: the %s became NaN or infinite; the weights "
-                              "of the last good step are kept. Lower the learning rate or clip gradients "
-                              "(clipnorm 1.0)",
-                              e, b + 1, !isfinite(bmean) ? "loss" : "gradients or weights");
-                goto done;
-            }
-            sum += bl / (double)per_y;
-            seen += (size_t)B;
-            if (o.progress) {
-                recur_progress p;
-                memset(&p, 0, sizeof p);
-                p.epoch = e, p.epochs = o.epochs, p.batch = b + 1, p.batches = batches;
-                p.loss = sum / (double)seen, p.val_loss = NAN, p.seconds = rc_now() - t0;
-                if (o.progress(&p, o.progress_user)) {
-                    st = rc_error(err, RECUR_E_INTERRUPTED, "training stopped at epoch %d, batch %d of %d", e, b + 1,
-                                  batches);
-                    goto done;
-                }
-            }
-        }
-        double loss = sum / (double)seen;
-        double vl = nv ? eval_loss(m, xv, yv, nv, T, bs) : NAN;
-        double mon = nv ? vl : loss;
-        int improved = mon < best_val;
-        if (improved) {
-            best_val = mon, best_epoch = e, wait = 0;
-            if (best) memcpy(best, m->params, m->n_params * sizeof *best);
-        } else {
-            wait++;
-        }
-        if (hist) {
-            if (hist->loss) hist->loss[e - 1] = loss;
-            if (hist->val_loss) hist->val_loss[e - 1] = vl;
-            hist->epochs_run = e, hist->best_epoch = best_epoch;
-        }
-        if (!isfinite(loss) || (nv && !isfinite(vl))) {
-            st = rc_error(err, RECUR_E_DIVERGED, "training diverged in epoch %d (loss %g, val_loss %g); lower the "
-                          "learning rate or clip gradients", e, loss, vl);
-            goto done;
-        }
-        if (o.progress) {
-            recur_progress p;
-            memset(&p, 0, sizeof p);
-            p.epoch = e, p.epochs = o.epochs, p.batch = 0, p.batches = batches, p.loss = loss, p.val_loss = vl;
-            p.seconds = rc_now() - t0, p.epoch_end = 1, p.improved = improved;
-            p.best = best_val, p.best_epoch = best_epoch, p.wait = wait;
-            if (o.progress(&p, o.progress_user)) {
-                st = rc_error(err, RECUR_E_INTERRUPTED, "training stopped after epoch %d", e);
-                goto done;
-            }
-        }
-        if (o.patience > 0 && wait >= o.patience) break;
-    }
-    if (best && best_epoch > 0) memcpy(m->params, best, m->n_params * sizeof *best);
-done:
-    free(perm), free(xb), free(yb), free(best), free(prev);
+    rc_blas_leave();
+    fit_free(&r);
     return st;
 }
 
@@ -347,13 +425,16 @@ recur_status recur_model_predict(recur_model *m, const recur_float *x, size_t n,
     if (st) return st;
     if (!y_out) return rc_error(err, RECUR_E_INVALID, "predict: y_out is NULL");
     int bs = n < PREDICT_BATCH ? (int)n : PREDICT_BATCH;
-    if ((st = prepare(m, 0, bs, T, err))) return st;
-    const size_t per_x = (size_t)T * m->F, per_y = rc_out_size(m, 1, T);
-    for (size_t i = 0; i < n; i += (size_t)bs) {
-        int B = (int)((n - i) < (size_t)bs ? (n - i) : (size_t)bs);
-        run_batch(m, x + i * per_x, NULL, y_out + i * per_y, B, T, 0, 0);
+    rc_blas_enter();
+    if (!(st = prepare(m, 0, bs, T, err))) {
+        const size_t per_x = (size_t)T * m->F, per_y = rc_out_size(m, 1, T);
+        for (size_t i = 0; i < n; i += (size_t)bs) {
+            int B = (int)((n - i) < (size_t)bs ? (n - i) : (size_t)bs);
+            run_batch(m, x + i * per_x, NULL, y_out + i * per_y, B, T, 0, 0);
+        }
     }
-    return RECUR_OK;
+    rc_blas_leave();
+    return st;
 }
 
 recur_status recur_model_evaluate(recur_model *m, const recur_float *x, const recur_float *y, size_t n, int T,

@@ -49,7 +49,8 @@ void recur_model_free(recur_model *m)
 {
     if (!m) return;
     if (m->pool_started) rc_pool_stop(&m->pool);
-    for (int i = 0; i < RC_MAX_THREADS; i++) rc_ws_free(&m->ws[i]);
+    for (int i = 0; i < RC_MAX_THREADS; i++)
+        if (m->ws[i]) rc_ws_free(m->ws[i]), free(m->ws[i]);
     for (int l = 0; l < RC_MAX_LAYERS; l++) free(m->h0[l]), free(m->c0[l]);
     recur_optimizer_free(m->opt);
     free(m->params), free(m->grads), free(m->chunk_grads);
@@ -200,7 +201,12 @@ recur_status recur_model_compile(recur_model *m, const recur_compile_opts *opts,
     for (int l = 0; l < m->n_layers; l++) {
         rc_rng r;
         rc_rng_seed(&r, rc_seed_mix(o.seed, (uint64_t)l, 0x1417));
-        m->layers[l].ops->init(&m->layers[l], p, &r);
+        if (m->layers[l].ops->init(&m->layers[l], p, &r)) {
+            m->compiled = 0;
+            return rc_error(err, RECUR_E_NOMEM, "compile: out of memory for the orthogonal initialisation of "
+                            "layer %d's recurrent kernel (%d units); the model is left uncompiled", l,
+                            m->layers[l].units);
+        }
     }
     m->compiled = 1;
     return RECUR_OK;
@@ -371,6 +377,13 @@ size_t recur_model_summary(const recur_model *m, int timesteps, char *buf, size_
 
 /* ====== Workspaces ====== */
 
+rc_ws *rc_ws_at(recur_model *m, int t, recur_error *err)
+{
+    if (!m->ws[t] && !(m->ws[t] = calloc(1, sizeof *m->ws[t])))
+        rc_error(err, RECUR_E_NOMEM, "out of memory for a workspace");
+    return m->ws[t];
+}
+
 void rc_ws_free(rc_ws *w)
 {
     free(w->mem);
@@ -530,10 +543,12 @@ recur_status recur_model_forward(recur_model *m, const recur_float *x, int B, in
     recur_status st = need_compiled(m, err);
     if (st) return st;
     if (!x) return rc_error(err, RECUR_E_INVALID, "forward: x is NULL");
-    if ((st = rc_ws_reserve(m, &m->ws[0], B, T, err))) return st;
-    load_states(m, &m->ws[0], B);
-    rc_forward(m, &m->ws[0], x, B, T, training, rc_seed_mix(m->copts.seed, m->dropout_step++, 0));
-    if (y) memcpy(y, m->ws[0].out, rc_out_size(m, B, T) * sizeof *y);
+    rc_ws *w = rc_ws_at(m, 0, err);
+    if (!w) return RECUR_E_NOMEM;
+    if ((st = rc_ws_reserve(m, w, B, T, err))) return st;
+    load_states(m, w, B);
+    rc_forward(m, w, x, B, T, training, rc_seed_mix(m->copts.seed, m->dropout_step++, 0));
+    if (y) memcpy(y, w->out, rc_out_size(m, B, T) * sizeof *y);
     return RECUR_OK;
 }
 
@@ -541,8 +556,8 @@ recur_status recur_model_backward(recur_model *m, const recur_float *dy, recur_f
 {
     recur_status st = need_compiled(m, err);
     if (st) return st;
-    rc_ws *w = &m->ws[0];
-    if (!w->mem || !w->B) return rc_error(err, RECUR_E_STATE, "backward: call recur_model_forward first");
+    rc_ws *w = m->ws[0];
+    if (!w || !w->mem || !w->B) return rc_error(err, RECUR_E_STATE, "backward: call recur_model_forward first");
     if (!dy) return rc_error(err, RECUR_E_INVALID, "backward: dy is NULL");
     const int B = w->B, T = w->T, O = rc_out_width(m);
     if (recur_model_returns_sequences(m)) {
@@ -589,9 +604,11 @@ recur_status recur_model_initial_state_grad(const recur_model *m, int layer, rec
     if (!m) return rc_error(err, RECUR_E_INVALID, "model is NULL");
     if (layer < 0 || layer >= m->n_layers || m->layers[layer].kind > RECUR_LAYER_RNN)
         return rc_error(err, RECUR_E_INVALID, "initial state: layer %d is not a recurrent layer", layer);
-    const rc_lbuf *lb = &m->ws[0].lb[layer];
-    if (!lb->has_state) return rc_error(err, RECUR_E_STATE, "initial state: no state was set for the last forward");
-    size_t BH = (size_t)m->ws[0].B * m->layers[layer].units;
+    const rc_ws *w = m->ws[0];
+    if (!w || !w->lb[layer].has_state)
+        return rc_error(err, RECUR_E_STATE, "initial state: no state was set for the last forward");
+    const rc_lbuf *lb = &w->lb[layer];
+    size_t BH = (size_t)w->B * m->layers[layer].units;
     if (dh0) memcpy(dh0, lb->dh0, BH * sizeof *dh0);
     if (dc0 && lb->dc0) memcpy(dc0, lb->dc0, BH * sizeof *dc0);
     return RECUR_OK;
@@ -603,7 +620,7 @@ recur_status recur_model_loss_grad(recur_model *m, const recur_float *x, const r
     recur_status st = recur_model_forward(m, x, B, T, training, y_pred, err);
     if (st) return st;
     if (!y) return rc_error(err, RECUR_E_INVALID, "loss: y is NULL");
-    rc_ws *w = &m->ws[0];
+    rc_ws *w = m->ws[0];
     double denom = (double)rc_out_size(m, B, T);
     double s = rc_loss_to_dy(m, w, y, denom);
     if (loss) *loss = s / denom;

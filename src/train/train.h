@@ -51,7 +51,8 @@ struct recur_model {
     size_t n_params;
     recur_float *params, *grads;
     recur_optimizer_state *opt;
-    rc_ws ws[RC_MAX_THREADS];   /* ws[0] serves the low-level API */
+    rc_ws *ws[RC_MAX_THREADS];  /* one per pool thread, allocated on first use; ws[0] also
+                                 * serves the low-level API */
     recur_float *chunk_grads;   /* (RC_MAX_CHUNKS - 1, n_params): chunks 1.. (chunk 0 uses grads) */
     rc_pool pool;
     int pool_started;
@@ -63,6 +64,9 @@ struct recur_model {
 
 /* model.c */
 recur_status rc_ws_reserve(recur_model *m, rc_ws *w, int B, int T, recur_error *err);
+/* Workspace t (0 .. RC_MAX_THREADS-1), allocated when first asked for;
+ * NULL with RECUR_E_NOMEM in err when it cannot be. */
+rc_ws *rc_ws_at(recur_model *m, int t, recur_error *err);
 void rc_ws_free(rc_ws *w);
 /* Lets the layers keep the weights they packed in w across the calls that
  * follow (until the next rc_ws_reserve): for the chunks of one batch, whose
