@@ -102,8 +102,22 @@ static void vecmat_packed(float *restrict z, const float *restrict v, const floa
         P += (size_t)rows * 16 * nv;
     }
 }
-#endif
 
+/* P (R, n) with leading dimension ldp += X (R, rows) M, row by row within
+ * each panel, so that a panel is read from L1 by every row after the first. */
+static void vecmat_rows_packed(float *restrict P, int ldp, const float *restrict X, int ldx, int R,
+                               const float *restrict Mp, int rows, int n)
+{
+    typedef void (*kernel)(float *restrict, const float *restrict, const float *restrict, int, __mmask16);
+    static const kernel K[8] = {panel1, panel2, panel3, panel4, panel5, panel6, panel7, panel8};
+    for (int j = 0; j < n; j += PANEL) {
+        int w = n - j < PANEL ? n - j : PANEL, nv = (w + 15) / 16, last = w - 16 * (nv - 1);
+        __mmask16 k = last == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
+        for (int r = 0; r < R; r++) K[nv - 1](P + (size_t)r * ldp + j, X + (size_t)r * ldx, Mp, rows, k);
+        Mp += (size_t)rows * 16 * nv;
+    }
+}
+#endif
 
 /* z (n) += v (rows) M: packed panels on AVX-512, else the model's own layout. */
 static void vecmat(recur_float *restrict z, const recur_float *restrict v, const rc_stepmat *M)
@@ -177,24 +191,45 @@ size_t rc_step_state_size(const rc_layer *L)
     }
 }
 
-size_t rc_step_scratch_size(const rc_layer *L)
+size_t rc_step_proj_size(const rc_layer *L)
 {
     switch (L->kind) {
-    case RECUR_LAYER_LSTM: return 4 * (size_t)L->units;
-    case RECUR_LAYER_GRU: return 6 * (size_t)L->units + (size_t)L->units; /* mx, mh, r*h */
-    case RECUR_LAYER_RNN: return (size_t)L->units;
+    case RECUR_LAYER_LSTM:
+    case RECUR_LAYER_GRU:
+    case RECUR_LAYER_RNN: return (size_t)L->G * (size_t)L->units;
     case RECUR_LAYER_DENSE: return (size_t)L->units;
     default: return 0;
     }
 }
 
-static void lstm_step(const rc_layer *L, const rc_step_weights *w, const recur_float *p, const recur_float *x,
-                      recur_float *state, recur_float *y, recur_float *z)
+size_t rc_step_scratch_size(const rc_layer *L)
 {
-    const int H = L->units, G4 = 4 * H;
+    /* the projection, then a GRU's h U + b1 (3H) and r * h (H) */
+    return rc_step_proj_size(L) + (L->kind == RECUR_LAYER_GRU ? 4 * (size_t)L->units : 0);
+}
+
+void rc_step_project(const rc_layer *L, const rc_step_weights *w, const recur_float *params, const recur_float *X,
+                     int R, int ldx, recur_float *P)
+{
+    const size_t n = rc_step_proj_size(L);
+    if (n == 0) return;
+    const recur_float *b = params + L->off_b; /* GRU: the input-side bias b0 comes first */
+    for (int r = 0; r < R; r++) memcpy(P + (size_t)r * n, b, n * sizeof *P);
+    const rc_stepmat *W = &w->mat[0];
+#ifdef RC_SIMD512
+    if (W->packed) {
+        vecmat_rows_packed(P, (int)n, X, ldx, R, W->packed, W->rows, W->n);
+        return;
+    }
+#endif
+    for (int r = 0; r < R; r++) vecmat_c(P + (size_t)r * n, X + (size_t)r * ldx, W->m, W->rows, W->ld, W->n);
+}
+
+static void lstm_recur(const rc_layer *L, const rc_step_weights *w, recur_float *z, recur_float *state,
+                       recur_float *y)
+{
+    const int H = L->units;
     recur_float *h = state, *c = state + H;
-    memcpy(z, p + L->off_b, (size_t)G4 * sizeof *z);
-    vecmat(z, x, &w->mat[0]);
     vecmat(z, h, &w->mat[1]);
     /* gates i | f | c | o: sigmoid on i and f, tanh on the candidate, sigmoid on o */
     rc_vsigmoid(z, z, 2 * (size_t)H);
@@ -206,23 +241,21 @@ static void lstm_step(const rc_layer *L, const rc_step_weights *w, const recur_f
     memcpy(y, h, (size_t)H * sizeof *y);
 }
 
-static void gru_step(const rc_layer *L, const rc_step_weights *w, const recur_float *p, const recur_float *x,
-                     recur_float *h, recur_float *y, recur_float *s)
+/* mx: x W + b0; s: 4H of scratch. */
+static void gru_recur(const rc_layer *L, const rc_step_weights *w, const recur_float *p, recur_float *mx,
+                      recur_float *h, recur_float *y, recur_float *s)
 {
     const int H = L->units, G3 = 3 * H;
-    const recur_float *b0 = p + L->off_b;
-    recur_float *mx = s, *mh = s + G3, *rh = s + 2 * G3;
-    memcpy(mx, b0, (size_t)G3 * sizeof *mx);
-    vecmat(mx, x, &w->mat[0]);
+    recur_float *mh = s, *rh = s + G3;
     if (L->reset_after) {
         /* mh = h U + b1; z, r from mx + mh; hh = tanh(mx_h + r * mh_h) */
-        memcpy(mh, b0 + G3, (size_t)G3 * sizeof *mh);
+        memcpy(mh, p + L->off_b + G3, (size_t)G3 * sizeof *mh);
         vecmat(mh, h, &w->mat[1]);
         for (int j = 0; j < 2 * H; j++) mx[j] += mh[j];
         rc_vsigmoid(mx, mx, 2 * (size_t)H);
         for (int j = 0; j < H; j++) mx[2 * H + j] += mx[H + j] * mh[2 * H + j];
     } else {
-        /* z, r from mx + h U_zr; hh = tanh(mx_h + (r * h) U_h), U_h the last H columns */
+        /* z, r from mx + h U_zr; hh = tanh(mx_h + (r * h) U_h) */
         memset(mh, 0, 2 * (size_t)H * sizeof *mh);
         vecmat(mh, h, &w->mat[1]);
         for (int j = 0; j < 2 * H; j++) mx[j] += mh[j];
@@ -235,23 +268,16 @@ static void gru_step(const rc_layer *L, const rc_step_weights *w, const recur_fl
     memcpy(y, h, (size_t)H * sizeof *y);
 }
 
-static void rnn_step(const rc_layer *L, const rc_step_weights *w, const recur_float *p, const recur_float *x,
-                     recur_float *h, recur_float *y, recur_float *z)
+static void rnn_recur(const rc_layer *L, const rc_step_weights *w, recur_float *z, recur_float *h, recur_float *y)
 {
-    const int H = L->units;
-    memcpy(z, p + L->off_b, (size_t)H * sizeof *z);
-    vecmat(z, x, &w->mat[0]);
     vecmat(z, h, &w->mat[1]);
-    rc_vtanh(h, z, (size_t)H);
-    memcpy(y, h, (size_t)H * sizeof *y);
+    rc_vtanh(h, z, (size_t)L->units);
+    memcpy(y, h, (size_t)L->units * sizeof *y);
 }
 
-static void dense_step(const rc_layer *L, const rc_step_weights *w, const recur_float *p, const recur_float *x,
-                       recur_float *y, recur_float *z)
+static void dense_act(const rc_layer *L, const recur_float *z, recur_float *y)
 {
     const int N = L->units;
-    memcpy(z, p + L->off_b, (size_t)N * sizeof *z);
-    vecmat(z, x, &w->mat[0]);
     switch (L->act) {
     case RECUR_ACT_SIGMOID: rc_vsigmoid(y, z, (size_t)N); break;
     case RECUR_ACT_TANH: rc_vtanh(y, z, (size_t)N); break;
@@ -260,14 +286,25 @@ static void dense_step(const rc_layer *L, const rc_step_weights *w, const recur_
     }
 }
 
-void rc_layer_step(const rc_layer *L, const rc_step_weights *w, const recur_float *params, const recur_float *x,
+void rc_step_recur(const rc_layer *L, const rc_step_weights *w, const recur_float *params, recur_float *z,
                    recur_float *state, recur_float *y, recur_float *scratch)
 {
     switch (L->kind) {
-    case RECUR_LAYER_LSTM: lstm_step(L, w, params, x, state, y, scratch); break;
-    case RECUR_LAYER_GRU: gru_step(L, w, params, x, state, y, scratch); break;
-    case RECUR_LAYER_RNN: rnn_step(L, w, params, x, state, y, scratch); break;
-    case RECUR_LAYER_DENSE: dense_step(L, w, params, x, y, scratch); break;
-    case RECUR_LAYER_DROPOUT: memmove(y, x, (size_t)L->in * sizeof *y); break;
+    case RECUR_LAYER_LSTM: lstm_recur(L, w, z, state, y); break;
+    case RECUR_LAYER_GRU: gru_recur(L, w, params, z, state, y, scratch); break;
+    case RECUR_LAYER_RNN: rnn_recur(L, w, z, state, y); break;
+    case RECUR_LAYER_DENSE: dense_act(L, z, y); break;
+    case RECUR_LAYER_DROPOUT: break;
     }
+}
+
+void rc_layer_step(const rc_layer *L, const rc_step_weights *w, const recur_float *params, const recur_float *x,
+                   recur_float *state, recur_float *y, recur_float *scratch)
+{
+    if (L->kind == RECUR_LAYER_DROPOUT) {
+        memmove(y, x, (size_t)L->in * sizeof *y);
+        return;
+    }
+    rc_step_project(L, w, params, x, 1, L->in, scratch);
+    rc_step_recur(L, w, params, scratch, state, y, scratch + rc_step_proj_size(L));
 }

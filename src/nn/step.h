@@ -29,9 +29,20 @@ void rc_step_weights_make(const rc_layer *L, const recur_float *params, recur_fl
 /* Floats a layer carries from one step to the next (LSTM h|c, GRU and
  * SimpleRNN h; 0 for Dense and Dropout), zero at the start of a sequence. */
 size_t rc_step_state_size(const rc_layer *L);
-/* Floats of scratch one step needs. */
+/* Floats of one step's input projection x W + b (G*H; Dense: units; Dropout 0). */
+size_t rc_step_proj_size(const rc_layer *L);
+/* Floats of scratch one rc_layer_step needs (the projection and more). */
 size_t rc_step_scratch_size(const rc_layer *L);
-/* x (L->in) -> y (L->units), advancing state in place. y must not alias
+/* Input projections of R steps at once: P (R, rc_step_proj_size) = X W + b
+ * for X (R, L->in) with leading dimension ldx. */
+void rc_step_project(const rc_layer *L, const rc_step_weights *w, const recur_float *params, const recur_float *X,
+                     int R, int ldx, recur_float *P);
+/* The rest of a step from its projection z (overwritten): the recurrent
+ * product and the cell, or a Dense layer's activation; scratch: what
+ * rc_step_scratch_size leaves after the projection. Dropout: nothing. */
+void rc_step_recur(const rc_layer *L, const rc_step_weights *w, const recur_float *params, recur_float *z,
+                   recur_float *state, recur_float *y, recur_float *scratch);
+/* x (L->in) -> y (L->units), advancing state in place: project, then recur. y must not alias
  * x except for Dropout; nothing is allocated, nothing fails. */
 void rc_layer_step(const rc_layer *L, const rc_step_weights *w, const recur_float *params, const recur_float *x,
                    recur_float *state, recur_float *y, recur_float *scratch);

@@ -26,6 +26,10 @@ struct recur_stream {
     size_t state_size;               /* floats of all layers' states */
     recur_float *io[2];              /* ping-pong between layers, the widest layer output */
     recur_float *scratch;
+    size_t width, proj;               /* widest layer output and input projection */
+    recur_float *seq;                 /* recur_stream_predict: two (cap_T, width) sequences, */
+    recur_float *P;                   /* and (cap_T, proj) projections */
+    int cap_T;
 };
 
 recur_status recur_stream_new(const recur_model *m, recur_stream **out, recur_error *err)
@@ -35,10 +39,11 @@ recur_status recur_stream_new(const recur_model *m, recur_stream **out, recur_er
     if (!m) return rc_error(err, RECUR_E_INVALID, "recur_stream_new: model is NULL");
     if (!m->compiled || m->n_layers == 0)
         return rc_error(err, RECUR_E_STATE, "recur_stream_new: the model is not compiled (compile or load it first)");
-    size_t n_state = 0, width = (size_t)m->F, scratch = 0, n_pack = 0;
+    size_t n_state = 0, width = (size_t)m->F, scratch = 0, n_pack = 0, proj = 0;
     for (int l = 0; l < m->n_layers; l++) {
         const rc_layer *L = &m->layers[l];
         n_state += rc_step_state_size(L);
+        if (rc_step_proj_size(L) > proj) proj = rc_step_proj_size(L);
         n_pack += rc_step_pack_floats(L);
         if ((size_t)L->units > width) width = (size_t)L->units;
         if (rc_step_scratch_size(L) > scratch) scratch = rc_step_scratch_size(L);
@@ -50,6 +55,7 @@ recur_status recur_stream_new(const recur_model *m, recur_stream **out, recur_er
         return rc_error(err, RECUR_E_NOMEM, "recur_stream_new: out of memory");
     }
     s->m = m;
+    s->width = width, s->proj = proj;
     recur_float *p = s->mem;
     for (int l = 0; l < m->n_layers; l++) {
         s->state[l] = p;
@@ -71,7 +77,7 @@ recur_status recur_stream_new(const recur_model *m, recur_stream **out, recur_er
 void recur_stream_free(recur_stream *s)
 {
     if (!s) return;
-    free(s->mem);
+    free(s->mem), free(s->seq), free(s->P);
     free(s);
 }
 
@@ -99,11 +105,46 @@ void recur_stream_step(recur_stream *s, const recur_float *x, recur_float *y)
     s->steps++;
 }
 
+/* A whole window, layer by layer: each layer's input projections for all T
+ * steps at once (its W read from cache once per panel, not once per step),
+ * then its T recurrent steps, which read U alone. The same operations as T
+ * calls of recur_stream_step, in another order of the layers' steps, so the
+ * same numbers, and the same states at the end. */
 recur_status recur_stream_predict(recur_stream *s, const recur_float *x, int T, recur_float *y, recur_error *err)
 {
     if (!s || !x || !y) return rc_error(err, RECUR_E_INVALID, "recur_stream_predict: NULL argument");
-    if (T < 1) return rc_error(err, RECUR_E_INVALID, "recur_stream_predict: T must be >= 1 (got %d)", T);
+    if (T < 1 || T > 1000000)
+        return rc_error(err, RECUR_E_INVALID, "recur_stream_predict: T must be in 1..1000000 (got %d)", T);
+    if (T > s->cap_T) {
+        recur_float *seq = realloc(s->seq, 2 * (size_t)T * s->width * sizeof *seq);
+        if (seq) s->seq = seq;
+        recur_float *P = seq ? realloc(s->P, (size_t)T * s->proj * sizeof *P) : NULL;
+        if (P) s->P = P;
+        if (!seq || !P) return rc_error(err, RECUR_E_NOMEM, "recur_stream_predict: out of memory for %d steps", T);
+        s->cap_T = T;
+    }
+    const recur_model *m = s->m;
     recur_stream_reset(s);
-    for (int t = 0; t < T; t++) recur_stream_step(s, x + (size_t)t * s->m->F, y);
+    const recur_float *in = x;
+    int rows = T, ld = m->F, k = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const rc_layer *L = &m->layers[l];
+        if (L->kind == RECUR_LAYER_DROPOUT) continue;
+        const size_t n = rc_step_proj_size(L), H = (size_t)L->units;
+        recur_float *out = s->seq + (size_t)k * s->cap_T * s->width;
+        rc_step_project(L, &s->w[l], m->params, in, rows, ld, s->P);
+        if (L->kind == RECUR_LAYER_DENSE) {
+            for (int r = 0; r < rows; r++) rc_step_recur(L, &s->w[l], m->params, s->P + r * n, NULL, out + r * H, NULL);
+        } else {
+            const int keep = L->return_sequences;
+            for (int t = 0; t < rows; t++)
+                rc_step_recur(L, &s->w[l], m->params, s->P + t * n, s->state[l], out + (keep ? t * H : 0),
+                              s->scratch + n);
+            if (!keep) rows = 1;
+        }
+        in = out, ld = L->units, k ^= 1;
+    }
+    memcpy(y, in + (size_t)(rows - 1) * ld, (size_t)ld * sizeof *y);
+    s->steps = (size_t)T;
     return RECUR_OK;
 }
