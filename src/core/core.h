@@ -59,7 +59,7 @@ double rc_sumsq(const recur_float *x, size_t n);
  * plain row-major copy handed to rc_gemm. The weight gradients use the same
  * kernel, packing the gate gradients a block of steps at a time. */
 typedef struct {
-    recur_float *p; /* packed floats (rc_pack_floats(K, N), the caller's buffer) or the viewed matrix */
+    const recur_float *p; /* packed floats (rc_pack_floats(K, N), the caller's buffer) or the viewed matrix */
     int K, N;
     int simd;       /* 1: read by the AVX-512 kernel; 0: row-major for rc_gemm */
     size_t ps, ks;  /* element (k, 16q + l) at p[q*ps + k*ks + l] (simd); row-major: ks = leading dim */

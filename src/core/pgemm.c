@@ -78,23 +78,32 @@ static int dot_tail(int K, int N)
 
 void rc_pack(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int trans, int K, int N)
 {
-    pk->p = buf, pk->K = K, pk->N = N, pk->simd = simd_ok();
-    pk->tn = 0, pk->tp = NULL, pk->tld = 0;
+    pk->p = buf;
+    pk->K = K;
+    pk->N = N;
+    pk->simd = simd_ok();
+    pk->tn = 0;
+    pk->tp = NULL;
+    pk->tld = 0;
     if (!pk->simd) { /* a row-major copy for rc_gemm */
-        pk->ps = 0, pk->ks = (size_t)N;
+        pk->ps = 0;
+        pk->ks = (size_t)N;
         for (int k = 0; k < K; k++)
             for (int j = 0; j < N; j++)
                 buf[(size_t)k * N + j] = trans ? src[(size_t)j * lds + k] : src[(size_t)k * lds + j];
         return;
     }
-    pk->ps = (size_t)K * PANEL, pk->ks = PANEL;
+    pk->ps = (size_t)K * PANEL;
+    pk->ks = PANEL;
     int tn = dot_tail(K, N), N0 = N - tn, np = (N0 + PANEL - 1) / PANEL;
     if (tn) { /* the tail columns, one per row, where their panel would be */
         recur_float *t = buf + (size_t)np * pk->ps;
         for (int jj = 0; jj < tn; jj++)
             for (int k = 0; k < K; k++)
                 t[(size_t)jj * K + k] = trans ? src[(size_t)(N0 + jj) * lds + k] : src[(size_t)k * lds + N0 + jj];
-        pk->tn = tn, pk->tp = t, pk->tld = (size_t)K;
+        pk->tn = tn;
+        pk->tp = t;
+        pk->tld = (size_t)K;
     }
 #ifdef RC_PGEMM_AVX512
     if (!trans) {
@@ -117,9 +126,15 @@ void rc_pack_sum(rc_packed *pk, recur_float *buf, const recur_float *src, int ld
 {
 #ifdef RC_PGEMM_AVX512
     if (simd_ok()) {
-        pk->p = buf, pk->K = K, pk->N = N, pk->simd = 1;
-        pk->ps = (size_t)K * PANEL, pk->ks = PANEL;
-        pk->tn = 0, pk->tp = NULL, pk->tld = 0;
+        pk->p = buf;
+        pk->K = K;
+        pk->N = N;
+        pk->simd = 1;
+        pk->ps = (size_t)K * PANEL;
+        pk->ks = PANEL;
+        pk->tn = 0;
+        pk->tp = NULL;
+        pk->tld = 0;
         pack512(buf, pk->ps, src, lds, K, N, colsum);
         return;
     }
@@ -134,17 +149,25 @@ void rc_pack_stack(rc_packed *pk, recur_float *buf, const recur_float *top, int 
                    int ldb, int K2, int N)
 {
     const int K = K1 + K2;
-    pk->p = buf, pk->K = K, pk->N = N, pk->simd = simd_ok();
-    pk->tn = 0, pk->tp = NULL, pk->tld = 0;
+    pk->p = buf;
+    pk->K = K;
+    pk->N = N;
+    pk->simd = simd_ok();
+    pk->tn = 0;
+    pk->tp = NULL;
+    pk->tld = 0;
 #ifdef RC_PGEMM_AVX512
     if (pk->simd) {
-        pk->ps = (size_t)K * PANEL, pk->ks = PANEL;
+        pk->ps = (size_t)K * PANEL;
+        pk->ks = PANEL;
         pack512(buf, pk->ps, top, ldt, K1, N, NULL);
         pack512(buf + (size_t)K1 * PANEL, pk->ps, bot, ldb, K2, N, NULL);
         return;
     }
 #endif
-    pk->simd = 0, pk->ps = 0, pk->ks = (size_t)N;
+    pk->simd = 0;
+    pk->ps = 0;
+    pk->ks = (size_t)N;
     for (int k = 0; k < K; k++)
         for (int j = 0; j < N; j++)
             buf[(size_t)k * N + j] = k < K1 ? top[(size_t)k * ldt + j] : bot[(size_t)(k - K1) * ldb + j];
@@ -153,9 +176,15 @@ void rc_pack_stack(rc_packed *pk, recur_float *buf, const recur_float *top, int 
 rc_packed rc_pack_view(const recur_float *src, int lds, int K, int N)
 {
     rc_packed v;
-    v.p = (recur_float *)src, v.K = K, v.N = N, v.simd = simd_ok();
-    v.ps = v.simd ? PANEL : 0, v.ks = (size_t)lds;
-    v.tn = 0, v.tp = NULL, v.tld = 0;
+    v.p = src;
+    v.K = K;
+    v.N = N;
+    v.simd = simd_ok();
+    v.ps = v.simd ? PANEL : 0;
+    v.ks = (size_t)lds;
+    v.tn = 0;
+    v.tp = NULL;
+    v.tld = 0;
     return v;
 }
 

@@ -19,8 +19,10 @@ static size_t dense_buf_size(const rc_layer *L, int B, int T)
 static void dense_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
     size_t R = rows_of(L, B, T);
-    lb->y = m, m += R * (size_t)L->units;
-    lb->a = m, m += R * (size_t)L->units;
+    lb->y = m;
+    m += R * (size_t)L->units;
+    lb->a = m;
+    m += R * (size_t)L->units;
     lb->dx = m;
 }
 
@@ -34,7 +36,8 @@ static int dense_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 static void dense_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,
                           int training, rc_rng *rng)
 {
-    (void)training, (void)rng;
+    (void)training;
+    (void)rng;
     size_t R = rows_of(L, B, T), n = R * (size_t)L->units;
     rc_gates_input_forward(lb->y, x, p + L->off_w, p + L->off_b, (int)R, L->in, L->units);
     if (L->act == RECUR_ACT_TANH) rc_vtanh(lb->y, lb->y, n);

@@ -66,14 +66,18 @@ static size_t drop_buf_size(const rc_layer *L, int B, int T) { return 3 * rows_o
 static void drop_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
     size_t n = rows_of(L, B, T) * (size_t)L->in;
-    lb->y = m, m += n;
-    lb->mask = m, m += n;
+    lb->y = m;
+    m += n;
+    lb->mask = m;
+    m += n;
     lb->dx = m;
 }
 
 static int drop_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 {
-    (void)L, (void)p, (void)rng;
+    (void)L;
+    (void)p;
+    (void)rng;
     return 0;
 }
 
@@ -110,7 +114,9 @@ static void drop_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
 static void drop_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, const recur_float *p,
                           const recur_float *x, const recur_float *dy, int B, int T, int need_dx)
 {
-    (void)grads, (void)p, (void)x;
+    (void)grads;
+    (void)p;
+    (void)x;
     if (!need_dx) return;
     size_t n = rows_of(L, B, T) * (size_t)L->in;
     for (size_t k = 0; k < n; k++) lb->dx[k] = dy[k] * lb->mask[k];

@@ -35,16 +35,25 @@ static size_t gru_buf_size(const rc_layer *L, int B, int T)
 static void gru_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
-    lb->y = m, m += TB * H;
-    lb->aux = m, m += TB * H;
-    lb->a = m, m += TB * 3 * H;
+    lb->y = m;
+    m += TB * H;
+    lb->aux = m;
+    m += TB * H;
+    lb->a = m;
+    m += TB * 3 * H;
     if (L->reset_after) lb->da2 = m, m += TB * 3 * H;
-    lb->dx = m, m += TB * (size_t)L->in;
-    lb->mh = m, m += (size_t)B * 3 * H;
-    lb->dh = m, m += (size_t)B * H;
-    lb->dc = m, m += (size_t)B * H;
-    lb->h0 = m, m += (size_t)B * H;
-    lb->dh0 = m, m += (size_t)B * H;
+    lb->dx = m;
+    m += TB * (size_t)L->in;
+    lb->mh = m;
+    m += (size_t)B * 3 * H;
+    lb->dh = m;
+    m += (size_t)B * H;
+    lb->dc = m;
+    m += (size_t)B * H;
+    lb->h0 = m;
+    m += (size_t)B * H;
+    lb->dh0 = m;
+    m += (size_t)B * H;
     lb->ut = m;
 }
 
@@ -60,7 +69,8 @@ static int gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,
                         int training, rc_rng *rng)
 {
-    (void)training, (void)rng;
+    (void)training;
+    (void)rng;
     const int H = L->units, G3 = 3 * H;
     const size_t BH = (size_t)B * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u, *b0 = p + L->off_b, *b1 = b0 + G3;
@@ -133,8 +143,12 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
                     recur_float dah = dhv * (1 - z) * (1 - hh * hh);
                     recur_float daz = dhv * (hp[k] - hh) * z * (1 - z);
                     recur_float dar = dah * aux[k] * r * (1 - r);
-                    ab[j] = daz, ab[H + j] = dar, ab[2 * H + j] = dah;
-                    d2[j] = daz, d2[H + j] = dar, d2[2 * H + j] = dah * r;
+                    ab[j] = daz;
+                    ab[H + j] = dar;
+                    ab[2 * H + j] = dah;
+                    d2[j] = daz;
+                    d2[H + j] = dar;
+                    d2[2 * H + j] = dah * r;
                     tmp[k] = dhv * z;
                 }
             }

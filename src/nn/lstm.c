@@ -52,18 +52,30 @@ static void wp_mark(rc_lbuf *lb, int k, unsigned clear) { lb->wp_valid = (lb->wp
 static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
-    lb->y = m, m += TB * H;
-    lb->c = m, m += TB * H;
-    lb->tc = m, m += TB * H;
-    lb->a = m, m += TB * 4 * H;
-    lb->dx = m, m += TB * (size_t)L->in;
-    lb->dh = m, m += (size_t)B * H;
-    lb->dc = m, m += (size_t)B * H;
-    lb->h0 = m, m += (size_t)B * H;
-    lb->c0 = m, m += (size_t)B * H;
-    lb->dh0 = m, m += (size_t)B * H;
-    lb->dc0 = m, m += (size_t)B * H;
-    lb->aux = m, m += 4 * (H + 16);
+    lb->y = m;
+    m += TB * H;
+    lb->c = m;
+    m += TB * H;
+    lb->tc = m;
+    m += TB * H;
+    lb->a = m;
+    m += TB * 4 * H;
+    lb->dx = m;
+    m += TB * (size_t)L->in;
+    lb->dh = m;
+    m += (size_t)B * H;
+    lb->dc = m;
+    m += (size_t)B * H;
+    lb->h0 = m;
+    m += (size_t)B * H;
+    lb->c0 = m;
+    m += (size_t)B * H;
+    lb->dh0 = m;
+    m += (size_t)B * H;
+    lb->dc0 = m;
+    m += (size_t)B * H;
+    lb->aux = m;
+    m += 4 * (H + 16);
     lb->ut = m;
 }
 
@@ -135,7 +147,8 @@ RC_AVX512 static void cell_forward512(float *A, const float *bx, const float *cp
 static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,
                          int training, rc_rng *rng)
 {
-    (void)training, (void)rng;
+    (void)training;
+    (void)rng;
     const int H = L->units, G4 = 4 * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u, *bias = p + L->off_b;
 #ifdef RC_SIMD512
@@ -314,9 +327,14 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
 #endif
     /* U^T (4H, H), for dh_{t-1} = dz U^T; W^T (4H, I) for dX = dz W^T */
     recur_float *wpb = lb->wp + rc_pack_floats(I + H, G4);
-    if (!wp_current(lb, WP_UT)) rc_pack(&lb->wpk[WP_UT], wpb, U, G4, 1, G4, H), wp_mark(lb, WP_UT, 0);
-    if (need_dx && !wp_current(lb, WP_WT))
-        rc_pack(&lb->wpk[WP_WT], wpb + rc_pack_floats(G4, H), W, G4, 1, G4, I), wp_mark(lb, WP_WT, 0);
+    if (!wp_current(lb, WP_UT)) {
+        rc_pack(&lb->wpk[WP_UT], wpb, U, G4, 1, G4, H);
+        wp_mark(lb, WP_UT, 0);
+    }
+    if (need_dx && !wp_current(lb, WP_WT)) {
+        rc_pack(&lb->wpk[WP_WT], wpb + rc_pack_floats(G4, H), W, G4, 1, G4, I);
+        wp_mark(lb, WP_WT, 0);
+    }
     const rc_packed *put = &lb->wpk[WP_UT];
     for (int t = T - 1; t >= 0; t--) {
         recur_float *A = lb->a + (size_t)t * B * G4; /* activations in, dz out */

@@ -18,12 +18,18 @@ static size_t rnn_buf_size(const rc_layer *L, int B, int T)
 static void rnn_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
-    lb->y = m, m += TB * H;
-    lb->a = m, m += TB * H;
-    lb->dx = m, m += TB * (size_t)L->in;
-    lb->dh = m, m += (size_t)B * H;
-    lb->h0 = m, m += (size_t)B * H;
-    lb->dh0 = m, m += (size_t)B * H;
+    lb->y = m;
+    m += TB * H;
+    lb->a = m;
+    m += TB * H;
+    lb->dx = m;
+    m += TB * (size_t)L->in;
+    lb->dh = m;
+    m += (size_t)B * H;
+    lb->h0 = m;
+    m += (size_t)B * H;
+    lb->dh0 = m;
+    m += (size_t)B * H;
     lb->ut = m;
 }
 
@@ -37,7 +43,8 @@ static int rnn_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 static void rnn_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,
                         int training, rc_rng *rng)
 {
-    (void)training, (void)rng;
+    (void)training;
+    (void)rng;
     const int H = L->units;
     const size_t BH = (size_t)B * H;
     const recur_float *U = p + L->off_u;

@@ -107,7 +107,14 @@ static double run_batch(recur_model *m, const recur_float *x, const recur_float 
 {
     job j;
     memset(&j, 0, sizeof j);
-    j.m = m, j.x = x, j.y = y, j.pred = pred, j.B = B, j.T = T, j.training = training, j.stream = stream;
+    j.m = m;
+    j.x = x;
+    j.y = y;
+    j.pred = pred;
+    j.B = B;
+    j.T = T;
+    j.training = training;
+    j.stream = stream;
     j.n_chunks = n_chunks_for(B);
     j.n_threads = m->pool.n < j.n_chunks ? m->pool.n : j.n_chunks;
     j.denom = (double)rc_out_size(m, B, T);
@@ -227,7 +234,9 @@ static recur_status fit_split(fit_run *r, const recur_float *x_val, const recur_
                               size_t n, recur_error *err)
 {
     r->n_tr = n;
-    r->xv = x_val, r->yv = y_val, r->nv = x_val ? n_val : 0;
+    r->xv = x_val;
+    r->yv = y_val;
+    r->nv = x_val ? n_val : 0;
     if (x_val && !y_val) return rc_error(err, RECUR_E_INVALID, "fit: x_val given without y_val");
     if (!x_val && r->o.validation_split > 0) {
         size_t split_at = (size_t)((double)n * (1.0 - r->o.validation_split)); /* Keras: int(n * (1 - split)) */
@@ -235,8 +244,10 @@ static recur_status fit_split(fit_run *r, const recur_float *x_val, const recur_
             return rc_error(err, RECUR_E_DATA,
                             "fit: validation split %g of %zu samples leaves %zu for training and %zu for validation",
                             r->o.validation_split, n, split_at, n - split_at);
-        r->n_tr = split_at, r->nv = n - split_at;
-        r->xv = r->x + r->n_tr * r->per_x, r->yv = r->y + r->n_tr * r->per_y;
+        r->n_tr = split_at;
+        r->nv = n - split_at;
+        r->xv = r->x + r->n_tr * r->per_x;
+        r->yv = r->y + r->n_tr * r->per_y;
     }
     r->bs = (size_t)r->o.batch_size > r->n_tr ? (int)r->n_tr : r->o.batch_size;
     r->batches = (int)((r->n_tr + (size_t)r->bs - 1) / (size_t)r->bs);
@@ -259,7 +270,14 @@ static recur_status fit_alloc(fit_run *r, recur_error *err)
     return RECUR_OK;
 }
 
-static void fit_free(fit_run *r) { free(r->perm), free(r->xb), free(r->yb), free(r->best), free(r->prev); }
+static void fit_free(fit_run *r)
+{
+    free(r->perm);
+    free(r->xb);
+    free(r->yb);
+    free(r->best);
+    free(r->prev);
+}
 
 /* Where a resumed fit stands (recur_fit_opts.initial_epoch), or a fresh start. */
 static void fit_start(fit_run *r)
@@ -271,7 +289,8 @@ static void fit_start(fit_run *r)
     r->step = (uint64_t)r->o.initial_epoch * (uint64_t)r->batches;
     if (r->o.initial_epoch > 0) {
         r->best_val = r->o.initial_best_epoch > 0 ? r->o.initial_best : INFINITY;
-        r->best_epoch = r->o.initial_best_epoch, r->wait = r->o.initial_wait;
+        r->best_epoch = r->o.initial_best_epoch;
+        r->wait = r->o.initial_wait;
         if (r->best) memcpy(r->best, r->m->params, r->m->n_params * sizeof *r->best); /* not in a checkpoint */
     }
 }
@@ -281,14 +300,17 @@ static void fit_shuffle(fit_run *r)
     if (!r->o.shuffle) return;
     for (size_t i = r->n_tr - 1; i > 0; i--) {
         size_t k = (size_t)rc_rng_below(&r->shuf, i + 1), t = r->perm[i];
-        r->perm[i] = r->perm[k], r->perm[k] = t;
+        r->perm[i] = r->perm[k];
+        r->perm[k] = t;
     }
 }
 
 /* Calls the progress callback; RECUR_E_INTERRUPTED when it asks to stop. */
 static recur_status fit_report(fit_run *r, recur_progress *p, recur_error *err)
 {
-    p->epochs = r->o.epochs, p->batches = r->batches, p->seconds = rc_now() - r->t0;
+    p->epochs = r->o.epochs;
+    p->batches = r->batches;
+    p->seconds = rc_now() - r->t0;
     if (!r->o.progress || !r->o.progress(p, r->o.progress_user)) return RECUR_OK;
     if (p->epoch_end) return rc_error(err, RECUR_E_INTERRUPTED, "training stopped after epoch %d", p->epoch);
     return rc_error(err, RECUR_E_INTERRUPTED, "training stopped at epoch %d, batch %d of %d", p->epoch, p->batch,
@@ -311,7 +333,10 @@ static recur_status fit_batch(fit_run *r, int e, int b, double *sum, recur_error
     double bmean = bl / ((double)B * (double)r->per_y);
     update_job u;
     memset(&u, 0, sizeof u);
-    u.m = m, u.prev = r->prev, u.n_chunks = n_chunks_for(B), u.phase = 0;
+    u.m = m;
+    u.prev = r->prev;
+    u.n_chunks = n_chunks_for(B);
+    u.phase = 0;
     u.n_threads = m->n_params < RC_SERIAL_UPDATE ? 1 : m->pool.n;
     int bad = !isfinite(bmean) || !isfinite(run_update(&u));
     if (!bad && r->clip) { /* per-tensor norms: the serial path */
@@ -343,7 +368,9 @@ static recur_status fit_epoch_end(fit_run *r, int e, double loss, int *stop, rec
     double mon = r->nv ? vl : loss;
     int improved = mon < r->best_val;
     if (improved) {
-        r->best_val = mon, r->best_epoch = e, r->wait = 0;
+        r->best_val = mon;
+        r->best_epoch = e;
+        r->wait = 0;
         if (r->best) memcpy(r->best, r->m->params, r->m->n_params * sizeof *r->best);
     } else {
         r->wait++;
@@ -351,15 +378,23 @@ static recur_status fit_epoch_end(fit_run *r, int e, double loss, int *stop, rec
     if (r->hist) {
         if (r->hist->loss) r->hist->loss[e - 1] = loss;
         if (r->hist->val_loss) r->hist->val_loss[e - 1] = vl;
-        r->hist->epochs_run = e, r->hist->best_epoch = r->best_epoch;
+        r->hist->epochs_run = e;
+        r->hist->best_epoch = r->best_epoch;
     }
     if (!isfinite(loss) || (r->nv && !isfinite(vl)))
         return rc_error(err, RECUR_E_DIVERGED, "training diverged in epoch %d (loss %g, val_loss %g); lower the "
                         "learning rate or clip gradients", e, loss, vl);
     recur_progress p;
     memset(&p, 0, sizeof p);
-    p.epoch = e, p.batch = 0, p.loss = loss, p.val_loss = vl, p.epoch_end = 1, p.improved = improved;
-    p.best = r->best_val, p.best_epoch = r->best_epoch, p.wait = r->wait;
+    p.epoch = e;
+    p.batch = 0;
+    p.loss = loss;
+    p.val_loss = vl;
+    p.epoch_end = 1;
+    p.improved = improved;
+    p.best = r->best_val;
+    p.best_epoch = r->best_epoch;
+    p.wait = r->wait;
     recur_status st = fit_report(r, &p, err);
     *stop = r->o.patience > 0 && r->wait >= r->o.patience;
     return st;
@@ -379,7 +414,10 @@ static recur_status fit_epochs(fit_run *r, recur_error *err)
             seen += (r->n_tr - s0) < (size_t)r->bs ? (r->n_tr - s0) : (size_t)r->bs;
             recur_progress p;
             memset(&p, 0, sizeof p);
-            p.epoch = e, p.batch = b + 1, p.loss = sum / (double)seen, p.val_loss = NAN;
+            p.epoch = e;
+            p.batch = b + 1;
+            p.loss = sum / (double)seen;
+            p.val_loss = NAN;
             if ((st = fit_report(r, &p, err))) return st;
         }
         int stop = 0;
@@ -400,8 +438,14 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
     if (!y) return rc_error(err, RECUR_E_INVALID, "fit: y is NULL");
     fit_run r;
     memset(&r, 0, sizeof r);
-    r.m = m, r.o = opts ? *opts : recur_fit_opts_default(), r.x = x, r.y = y, r.T = T, r.hist = hist;
-    r.per_x = (size_t)T * m->F, r.per_y = rc_out_size(m, 1, T);
+    r.m = m;
+    r.o = opts ? *opts : recur_fit_opts_default();
+    r.x = x;
+    r.y = y;
+    r.T = T;
+    r.hist = hist;
+    r.per_x = (size_t)T * m->F;
+    r.per_y = rc_out_size(m, 1, T);
     r.clip = m->copts.optim.clipnorm > 0 || m->copts.optim.clipvalue > 0;
     if ((st = fit_check_opts(&r.o, err)) || (st = fit_split(&r, x_val, y_val, n_val, n, err))) return st;
     rc_blas_enter();
@@ -453,7 +497,8 @@ recur_status recur_model_evaluate(recur_model *m, const recur_float *x, const re
     double sa = 0, ss = 0;
     for (size_t i = 0; i < k; i++) {
         double d = (double)p[i] - (double)y[i];
-        sa += fabs(d), ss += d * d;
+        sa += fabs(d);
+        ss += d * d;
     }
     if (loss) *loss = m->copts.loss == RECUR_LOSS_MAE ? sa / (double)k : ss / (double)k;
     if (mae) *mae = sa / (double)k;

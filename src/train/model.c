@@ -50,20 +50,30 @@ void recur_model_free(recur_model *m)
     if (!m) return;
     if (m->pool_started) rc_pool_stop(&m->pool);
     for (int i = 0; i < RC_MAX_THREADS; i++)
-        if (m->ws[i]) rc_ws_free(m->ws[i]), free(m->ws[i]);
-    for (int l = 0; l < RC_MAX_LAYERS; l++) free(m->h0[l]), free(m->c0[l]);
+        if (m->ws[i]) {
+            rc_ws_free(m->ws[i]);
+            free(m->ws[i]);
+        }
+    for (int l = 0; l < RC_MAX_LAYERS; l++) {
+        free(m->h0[l]);
+        free(m->c0[l]);
+    }
     recur_optimizer_free(m->opt);
-    free(m->params), free(m->grads), free(m->chunk_grads);
+    free(m->params);
+    free(m->grads);
+    free(m->chunk_grads);
     free(m);
 }
 
 /* Width and sequence-ness of the current top of the stack. */
 static void top(const recur_model *m, int *dim, int *seq)
 {
-    *dim = m->F, *seq = 1;
+    *dim = m->F;
+    *seq = 1;
     if (m->n_layers) {
         const rc_layer *L = &m->layers[m->n_layers - 1];
-        *dim = L->units, *seq = L->seq_out;
+        *dim = L->units;
+        *seq = L->seq_out;
     }
 }
 
@@ -117,7 +127,12 @@ static recur_status add_rnn(recur_model *m, recur_layer_kind kind, int G, const 
 {
     rc_layer L;
     memset(&L, 0, sizeof L);
-    L.kind = kind, L.ops = ops, L.G = G, L.units = units, L.return_sequences = rs != 0, L.reset_after = ra != 0;
+    L.kind = kind;
+    L.ops = ops;
+    L.G = G;
+    L.units = units;
+    L.return_sequences = rs != 0;
+    L.reset_after = ra != 0;
     return add_layer(m, &L, err);
 }
 
@@ -140,7 +155,11 @@ recur_status recur_model_add_dense(recur_model *m, int units, recur_activation a
 {
     rc_layer L;
     memset(&L, 0, sizeof L);
-    L.kind = RECUR_LAYER_DENSE, L.ops = &rc_dense_ops, L.G = 1, L.units = units, L.act = act;
+    L.kind = RECUR_LAYER_DENSE;
+    L.ops = &rc_dense_ops;
+    L.G = 1;
+    L.units = units;
+    L.act = act;
     return add_layer(m, &L, err);
 }
 
@@ -148,7 +167,9 @@ recur_status recur_model_add_dropout(recur_model *m, float rate, recur_error *er
 {
     rc_layer L;
     memset(&L, 0, sizeof L);
-    L.kind = RECUR_LAYER_DROPOUT, L.ops = &rc_dropout_ops, L.rate = rate;
+    L.kind = RECUR_LAYER_DROPOUT;
+    L.ops = &rc_dropout_ops;
+    L.rate = rate;
     return add_layer(m, &L, err);
 }
 
@@ -175,9 +196,12 @@ recur_status recur_model_compile(recur_model *m, const recur_compile_opts *opts,
         L->off = n;
         if (L->kind <= RECUR_LAYER_RNN) {
             size_t GH = (size_t)L->G * L->units;
-            L->off_w = n, L->off_u = n + (size_t)L->in * GH, L->off_b = L->off_u + (size_t)L->units * GH;
+            L->off_w = n;
+            L->off_u = n + (size_t)L->in * GH;
+            L->off_b = L->off_u + (size_t)L->units * GH;
         } else if (L->kind == RECUR_LAYER_DENSE) {
-            L->off_w = n, L->off_b = n + (size_t)L->in * L->units;
+            L->off_w = n;
+            L->off_b = n + (size_t)L->in * L->units;
         }
         if (L->n_params > ((size_t)1 << 31))
             return rc_error(err, RECUR_E_INVALID, "model: layer %d has %zu parameters, more than 2^31; use fewer units",
@@ -190,11 +214,20 @@ recur_status recur_model_compile(recur_model *m, const recur_compile_opts *opts,
     recur_float *p = calloc(n ? n : 1, sizeof *p), *g = calloc(n ? n : 1, sizeof *g);
     recur_float *cg = rc_calloc3(RC_MAX_CHUNKS - 1, n ? n : 1, sizeof *cg);
     if (!p || !g || !cg) {
-        free(p), free(g), free(cg), recur_optimizer_free(opt);
+        free(p);
+        free(g);
+        free(cg);
+        recur_optimizer_free(opt);
         return rc_error(err, RECUR_E_NOMEM, "model: out of memory for %zu parameters", n);
     }
-    free(m->params), free(m->grads), free(m->chunk_grads), recur_optimizer_free(m->opt);
-    m->params = p, m->grads = g, m->chunk_grads = cg, m->opt = opt;
+    free(m->params);
+    free(m->grads);
+    free(m->chunk_grads);
+    recur_optimizer_free(m->opt);
+    m->params = p;
+    m->grads = g;
+    m->chunk_grads = cg;
+    m->opt = opt;
     m->n_params = n;
     m->copts = o;
     m->dropout_step = 0;
@@ -413,19 +446,25 @@ recur_status rc_ws_reserve(recur_model *m, rc_ws *w, int B, int T, recur_error *
             return rc_error(err, RECUR_E_NOMEM, "out of memory for activations of batch %d x %d steps (%zu MB)", nB, nT,
                             n * sizeof *mem >> 20);
         free(w->mem);
-        w->mem = mem, w->capB = nB, w->capT = nT;
+        w->mem = mem;
+        w->capB = nB;
+        w->capT = nT;
         for (int l = 0; l < m->n_layers; l++) w->lb[l].wp_valid = 0;
     }
     /* Packed weights first, where B and T do not move them; then buffers for
      * exactly (B,T): smaller than capacity fits by monotonicity. */
     recur_float *p = w->mem;
     for (int l = 0; l < m->n_layers; l++) {
-        w->lb[l].wp = p, w->lb[l].wp_reuse = 0; /* repacked unless rc_ws_reuse_packs says otherwise */
+        w->lb[l].wp = p;
+        w->lb[l].wp_reuse = 0; /* repacked unless rc_ws_reuse_packs says otherwise */
         p += wpack_floats(&m->layers[l]);
     }
-    w->x = p, p += (size_t)T * B * m->F;
-    w->dy = p, p += rc_out_size(m, B, T);
-    w->out = p, p += rc_out_size(m, B, T);
+    w->x = p;
+    p += (size_t)T * B * m->F;
+    w->dy = p;
+    p += rc_out_size(m, B, T);
+    w->out = p;
+    p += rc_out_size(m, B, T);
     for (int l = 0; l < m->n_layers; l++) {
         const rc_layer *L = &m->layers[l];
         L->ops->bind(L, &w->lb[l], p, B, T);
@@ -435,7 +474,8 @@ recur_status rc_ws_reserve(recur_model *m, rc_ws *w, int B, int T, recur_error *
         if (w->lb[l].c0) memset(w->lb[l].c0, 0, BH * sizeof *p);
         p += L->ops->buf_size(L, B, T);
     }
-    w->B = B, w->T = T;
+    w->B = B;
+    w->T = T;
     return RECUR_OK;
 }
 
@@ -578,7 +618,8 @@ recur_status recur_model_set_initial_state(recur_model *m, int layer, const recu
     if (!m) return rc_error(err, RECUR_E_INVALID, "model is NULL");
     if (layer < 0 || layer >= m->n_layers || m->layers[layer].kind > RECUR_LAYER_RNN)
         return rc_error(err, RECUR_E_INVALID, "initial state: layer %d is not a recurrent layer", layer);
-    free(m->h0[layer]), free(m->c0[layer]);
+    free(m->h0[layer]);
+    free(m->c0[layer]);
     m->h0[layer] = m->c0[layer] = NULL;
     m->state_B[layer] = 0;
     if (!h0) return RECUR_OK;
@@ -588,7 +629,8 @@ recur_status recur_model_set_initial_state(recur_model *m, int layer, const recu
     m->h0[layer] = malloc(BH * sizeof *h0);
     m->c0[layer] = lstm ? calloc(BH, sizeof *h0) : NULL;
     if (!m->h0[layer] || (lstm && !m->c0[layer])) {
-        free(m->h0[layer]), free(m->c0[layer]);
+        free(m->h0[layer]);
+        free(m->c0[layer]);
         m->h0[layer] = m->c0[layer] = NULL;
         return rc_error(err, RECUR_E_NOMEM, "initial state: out of memory");
     }
@@ -659,5 +701,5 @@ void recur_model_set_optimizer_iterations(recur_model *m, long iterations)
 }
 recur_float *recur_model_optimizer_slot(recur_model *m, const char *name)
 {
-    return m && m->opt ? (recur_float *)recur_optimizer_slot(m->opt, name) : NULL;
+    return m && m->opt ? rc_optimizer_slot(m->opt, name) : NULL;
 }

@@ -279,7 +279,9 @@ void rc_optimizer_step_noclip(recur_optimizer_state *s, recur_float *params, con
     s->iterations++;
 }
 
-const recur_float *recur_optimizer_slot(const recur_optimizer_state *s, const char *name)
+/* The slot buffers belong to the state, not to its constness: a model's
+ * non-const accessor hands them out writable (recur_model_optimizer_slot). */
+recur_float *rc_optimizer_slot(const recur_optimizer_state *s, const char *name)
 {
     if (!s || !name) return NULL;
     if (!strcmp(name, "velocity")) return s->velocity;
@@ -287,6 +289,11 @@ const recur_float *recur_optimizer_slot(const recur_optimizer_state *s, const ch
     if (!strcmp(name, "average_gradient")) return s->average_gradient;
     if (!strcmp(name, "velocity_hat")) return s->velocity_hat;
     return NULL;
+}
+
+const recur_float *recur_optimizer_slot(const recur_optimizer_state *s, const char *name)
+{
+    return rc_optimizer_slot(s, name);
 }
 
 long rc_optimizer_iterations(const recur_optimizer_state *s) { return s ? s->iterations : 0; }

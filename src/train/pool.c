@@ -78,7 +78,8 @@ void rc_pool_run(rc_pool *p, void (*fn)(void *arg, int tid), void *arg)
         return;
     }
     pthread_mutex_lock(&p->mu);
-    p->fn = fn, p->arg = arg;
+    p->fn = fn;
+    p->arg = arg;
     p->pending = p->n - 1;
     p->generation++;
     pthread_cond_broadcast(&p->work);

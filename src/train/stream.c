@@ -55,15 +55,18 @@ recur_status recur_stream_new(const recur_model *m, recur_stream **out, recur_er
         return rc_error(err, RECUR_E_NOMEM, "recur_stream_new: out of memory");
     }
     s->m = m;
-    s->width = width, s->proj = proj;
+    s->width = width;
+    s->proj = proj;
     recur_float *p = s->mem;
     for (int l = 0; l < m->n_layers; l++) {
         s->state[l] = p;
         p += rc_step_state_size(&m->layers[l]);
     }
     s->state_size = n_state;
-    s->io[0] = p, p += width;
-    s->io[1] = p, p += width;
+    s->io[0] = p;
+    p += width;
+    s->io[1] = p;
+    p += width;
     s->scratch = p;
     p += scratch;
     for (int l = 0; l < m->n_layers; l++) {
@@ -77,7 +80,9 @@ recur_status recur_stream_new(const recur_model *m, recur_stream **out, recur_er
 void recur_stream_free(recur_stream *s)
 {
     if (!s) return;
-    free(s->mem), free(s->seq), free(s->P);
+    free(s->mem);
+    free(s->seq);
+    free(s->P);
     free(s);
 }
 
@@ -142,7 +147,9 @@ recur_status recur_stream_predict(recur_stream *s, const recur_float *x, int T, 
                               s->scratch + n);
             if (!keep) rows = 1;
         }
-        in = out, ld = L->units, k ^= 1;
+        in = out;
+        ld = L->units;
+        k ^= 1;
     }
     memcpy(y, in + (size_t)(rows - 1) * ld, (size_t)ld * sizeof *y);
     s->steps = (size_t)T;

@@ -93,6 +93,7 @@ void rc_pool_stop(rc_pool *p);
 /* optim.c: gradient clipping of one tensor in place (Keras clipnorm / clipvalue). */
 void rc_clip(recur_float *g, size_t n, double clipnorm, double clipvalue);
 void rc_optimizer_reset(recur_optimizer_state *s);
+recur_float *rc_optimizer_slot(const recur_optimizer_state *s, const char *name);
 long rc_optimizer_iterations(const recur_optimizer_state *s);
 void rc_optimizer_set_iterations(recur_optimizer_state *s, long it);
 void rc_optimizer_step_range(recur_optimizer_state *s, recur_float *params, const recur_float *grads, size_t lo,
