@@ -337,8 +337,8 @@ int main(int argc, char **argv)
                 return commands[i].fn(argc - 1, argv + 1);
     }
     char buf[48];
-    fprintf(stderr, "recur: unknown command \"%s\" (commands: train, evaluate, predict, forecast, plot, summary, "
-                    "compare, stream, demo; see \"recur --help\")\n",
-            shown(name, buf, sizeof buf));
+    fprintf(stderr, "recur: unknown command \"%s\" (commands:", shown(name, buf, sizeof buf));
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(stderr, "%s %s", i ? "," : "", commands[i].name);
+    fprintf(stderr, "; see \"recur --help\")\n");
     return CLI_USAGE;
 }
