@@ -35,9 +35,10 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # Double-precision twin of the math (core, nn, train) for gradient checks.
 F64_SRC  = $(wildcard src/core/*.c src/nn/*.c src/train/*.c)
 F64_OBJ  = $(F64_SRC:%.c=$(BUILD)/f64/%.o)
-CLI_SRC  = $(filter-out cli/refcheck.c cli/refparse.c,$(wildcard cli/*.c))
+CLI_SRC  = $(wildcard cli/*.c)
+# The reference-vector checker: a test harness of its own (tests/refcheck/).
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
-REF_OBJ  = $(BUILD)/obj/cli/refcheck.o $(BUILD)/obj/cli/refparse.o
+REF_OBJ  = $(BUILD)/obj/tests/refcheck/refcheck.o $(BUILD)/obj/tests/refcheck/refparse.o
 TEST_SRC = $(filter-out tests/test_gradcheck.c,$(wildcard tests/test_*.c))
 TESTS    = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_gradcheck
 EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
