@@ -97,6 +97,16 @@ static inline recur_float *rc_layer_out(const rc_layer *L, const rc_lbuf *lb, in
     return lb->y;
 }
 
+/* Whether lb->wpk[k] may be used as it is (packed earlier in this batch);
+ * otherwise the caller packs it and calls rc_wp_mark, which also marks the
+ * entries in `clear` stale (packs sharing its floats). */
+static inline int rc_wp_current(const rc_lbuf *lb, int k) { return lb->wp_reuse && (lb->wp_valid >> k & 1u); }
+
+static inline void rc_wp_mark(rc_lbuf *lb, int k, unsigned clear)
+{
+    lb->wp_valid = (lb->wp_valid & ~clear) | 1u << k;
+}
+
 extern const rc_layer_ops rc_lstm_ops, rc_gru_ops, rc_rnn_ops, rc_dense_ops, rc_dropout_ops;
 
 /* ====== Shared gate-GEMM mechanism (gates.c) ======

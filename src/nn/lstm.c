@@ -43,11 +43,6 @@ static size_t lstm_wpack_size(const rc_layer *L)
     return rc_pack_floats(I + H, G4) + rc_pack_floats(G4, H) + rc_pack_floats(G4, I);
 }
 
-/* Whether lb->wpk[k] may be used as it is; otherwise the caller packs it and
- * calls wp_mark. */
-static int wp_current(const rc_lbuf *lb, int k) { return lb->wp_reuse && (lb->wp_valid >> k & 1u); }
-
-static void wp_mark(rc_lbuf *lb, int k, unsigned clear) { lb->wp_valid = (lb->wp_valid & ~clear) | 1u << k; }
 
 static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
@@ -164,17 +159,17 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
     const rc_packed *pwu = &lb->wpk[WP_STACK], *pu = &lb->wpk[WP_U];
     rc_packed pw;
     if (per_step) {
-        if (!wp_current(lb, WP_STACK)) {
+        if (!rc_wp_current(lb, WP_STACK)) {
             rc_pack_stack(&lb->wpk[WP_STACK], lb->wp, W, G4, I, U, G4, H, G4);
-            wp_mark(lb, WP_STACK, 1u << WP_W | 1u << WP_U); /* same floats */
+            rc_wp_mark(lb, WP_STACK, 1u << WP_W | 1u << WP_U); /* same floats */
         }
         pw = rc_pack_rows(pwu, 0, I);
     } else {
-        if (!wp_current(lb, WP_W) || !wp_current(lb, WP_U)) {
+        if (!rc_wp_current(lb, WP_W) || !rc_wp_current(lb, WP_U)) {
             rc_pack(&lb->wpk[WP_W], lb->wp, W, G4, 0, I, G4);
             rc_pack(&lb->wpk[WP_U], lb->wp + rc_pack_floats(I, G4), U, G4, 0, H, G4);
-            wp_mark(lb, WP_W, 1u << WP_STACK);
-            wp_mark(lb, WP_U, 0);
+            rc_wp_mark(lb, WP_W, 1u << WP_STACK);
+            rc_wp_mark(lb, WP_U, 0);
         }
         pw = lb->wpk[WP_W];
         rc_pgemm(0, T * B, x, I, &pw, 0, lb->a, G4);
@@ -327,13 +322,13 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
 #endif
     /* U^T (4H, H), for dh_{t-1} = dz U^T; W^T (4H, I) for dX = dz W^T */
     recur_float *wpb = lb->wp + rc_pack_floats(I + H, G4);
-    if (!wp_current(lb, WP_UT)) {
+    if (!rc_wp_current(lb, WP_UT)) {
         rc_pack(&lb->wpk[WP_UT], wpb, U, G4, 1, G4, H);
-        wp_mark(lb, WP_UT, 0);
+        rc_wp_mark(lb, WP_UT, 0);
     }
-    if (need_dx && !wp_current(lb, WP_WT)) {
+    if (need_dx && !rc_wp_current(lb, WP_WT)) {
         rc_pack(&lb->wpk[WP_WT], wpb + rc_pack_floats(G4, H), W, G4, 1, G4, I);
-        wp_mark(lb, WP_WT, 0);
+        rc_wp_mark(lb, WP_WT, 0);
     }
     const rc_packed *put = &lb->wpk[WP_UT];
     for (int t = T - 1; t >= 0; t--) {
