@@ -62,6 +62,15 @@ void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, co
     rc_gemm(0, 0, B, H, N, 1, dPt, ldp, UT, H, beta, dh, H);
 }
 
+const rc_packed *rc_wp_pack(rc_lbuf *lb, int k, const recur_float *src, int lds, int trans, int K, int N, size_t at)
+{
+    if (!rc_wp_current(lb, k)) {
+        rc_pack(&lb->wpk[k], lb->wp + at, src, lds, trans, K, N);
+        rc_wp_mark(lb, k, 0);
+    }
+    return &lb->wpk[k];
+}
+
 /* Gate-gradient rows packed at a time in rc_gates_backward_packed (when
  * they are packed at all): 256 rows of 4H floats, 1 MB at H=256. */
 #define RC_BLOCK_ROWS 256
@@ -111,7 +120,8 @@ void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU,
         rc_packed pk;
         if (view) pk = rc_pack_view(blk, GH, rows, GH);
         else rc_pack_sum(&pk, buf, blk, GH, rows, GH, db);
-        rc_pgemm(1, I, X + (size_t)t0 * B * I, I, &pk, 1, dW, GH);
+        if (dW) rc_pgemm(1, I, X + (size_t)t0 * B * I, I, &pk, 1, dW, GH);
+        if (!dU) continue;
         if (t0 > 0) {
             rc_pgemm(1, H, hs + (size_t)(t0 - 1) * B * H, H, &pk, 1, dU, GH);
             continue;

@@ -23,11 +23,15 @@
 #include "nn/layer.h"
 #include "nn/vmath.h"
 
+#include <string.h>
+
 static size_t gru_buf_size(const rc_layer *L, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
-    /* y, aux: TB*H; a: TB*3H; da2 (reset_after): TB*3H; dx: TB*I; mh: B*3H; dh, dc, h0, dh0: B*H */
-    size_t n = 2 * TB * H + TB * 3 * H + TB * (size_t)L->in + (size_t)B * 3 * H + 4 * (size_t)B * H + 3 * H * H;
+    /* y, aux: TB*H; a: TB*3H; da2 (reset_after): TB*3H; dx: TB*I; mh: B*3H; dh, dc, h0, dh0: B*H;
+     * ut: the gate-gradient packing buffer */
+    size_t n = 2 * TB * H + TB * 3 * H + TB * (size_t)L->in + (size_t)B * 3 * H + 4 * (size_t)B * H +
+               rc_gates_pack_floats(L->units, 3, B, T);
     if (L->reset_after) n += TB * 3 * H;
     return n;
 }
@@ -57,6 +61,22 @@ static void gru_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int 
     lb->ut = m;
 }
 
+/* lb->wp: W, then U (reset after: whole; reset before: its z|r columns, then
+ * its candidate columns apart) for the forward pass, U^T and W^T for the
+ * backward one, each kept for the batch; entries of lb->wpk: */
+enum { WP_W, WP_U, WP_UH, WP_UT, WP_WT };
+
+static size_t off_u(const rc_layer *L) { return rc_pack_floats(L->in, 3 * L->units); }
+static size_t off_ut(const rc_layer *L)
+{
+    return off_u(L) + rc_pack_floats(L->units, 3 * L->units) + rc_pack_floats(L->units, L->units);
+}
+
+static size_t gru_wpack_size(const rc_layer *L)
+{
+    return off_ut(L) + rc_pack_floats(3 * L->units, L->units) + rc_pack_floats(3 * L->units, L->in);
+}
+
 static int gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 {
     int H = L->units;
@@ -74,7 +94,12 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
     const int H = L->units, G3 = 3 * H;
     const size_t BH = (size_t)B * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u, *b0 = p + L->off_b, *b1 = b0 + G3;
-    rc_gates_input_forward(lb->a, x, W, b0, T * B, L->in, G3);
+    const rc_packed *pw = rc_wp_pack(lb, WP_W, W, G3, 0, L->in, G3, 0);
+    const rc_packed *pu = rc_wp_pack(lb, WP_U, U, G3, 0, H, L->reset_after ? G3 : 2 * H, off_u(L));
+    const rc_packed *puh =
+        L->reset_after ? NULL : rc_wp_pack(lb, WP_UH, U + 2 * H, G3, 0, H, H, off_u(L) + rc_pack_floats(H, G3));
+    for (size_t r = 0; r < (size_t)T * B; r++) memcpy(lb->a + r * G3, b0, (size_t)G3 * sizeof *b0);
+    rc_pgemm(0, T * B, x, L->in, pw, 1, lb->a, G3);
     for (int t = 0; t < T; t++) {
         recur_float *A = lb->a + (size_t)t * B * G3;
         const recur_float *hp = t ? lb->y + (size_t)(t - 1) * BH : lb->h0;
@@ -84,7 +109,7 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
             recur_float *mh = lb->mh;
             for (int b = 0; b < B; b++)
                 for (int j = 0; j < G3; j++) mh[(size_t)b * G3 + j] = b1[j];
-            if (any) rc_gates_step_forward(mh, G3, hp, U, G3, B, H, G3);
+            if (any) rc_pgemm(0, B, hp, H, pu, 1, mh, G3);
             for (int b = 0; b < B; b++) {
                 recur_float *ab = A + (size_t)b * G3;
                 const recur_float *mb = mh + (size_t)b * G3, *hpb = hp + (size_t)b * H;
@@ -98,7 +123,7 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
                 for (int j = 0; j < H; j++) hb[j] = zg[j] * hpb[j] + (1 - zg[j]) * hh[j];
             }
         } else {
-            if (any) rc_gates_step_forward(A, G3, hp, U, G3, B, H, 2 * H);
+            if (any) rc_pgemm(0, B, hp, H, pu, 1, A, G3); /* z | r columns */
             for (int b = 0; b < B; b++) {
                 recur_float *ab = A + (size_t)b * G3;
                 const recur_float *hpb = hp + (size_t)b * H;
@@ -106,7 +131,7 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
                 rc_vsigmoid(ab, ab, 2 * (size_t)H); /* z, r */
                 for (int j = 0; j < H; j++) auxb[j] = ab[H + j] * hpb[j];
             }
-            if (any) rc_gates_step_forward(A + 2 * H, G3, aux, U + 2 * H, G3, B, H, H);
+            if (any) rc_pgemm(0, B, aux, H, puh, 1, A + 2 * H, G3);
             for (int b = 0; b < B; b++) {
                 recur_float *ab = A + (size_t)b * G3, *hh = ab + 2 * H, *hb = h + (size_t)b * H;
                 const recur_float *hpb = hp + (size_t)b * H;
@@ -125,7 +150,10 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
     const recur_float *W = p + L->off_w, *U = p + L->off_u;
     recur_float *dh = lb->dh, *tmp = lb->dc;
     for (size_t k = 0; k < BH; k++) dh[k] = 0;
-    rc_gates_transpose(lb->ut, U, H, G3);
+    const rc_packed *put = rc_wp_pack(lb, WP_UT, U, G3, 1, G3, H, off_ut(L));
+    const rc_packed *pwt =
+        need_dx ? rc_wp_pack(lb, WP_WT, W, G3, 1, G3, L->in, off_ut(L) + rc_pack_floats(G3, H)) : NULL;
+    const rc_packed ut_zr = rc_pack_rows(put, 0, 2 * H), ut_h = rc_pack_rows(put, 2 * H, H);
     for (int t = T - 1; t >= 0; t--) {
         recur_float *A = lb->a + (size_t)t * B * G3;
         const recur_float *hp = t ? lb->y + (size_t)(t - 1) * BH : lb->h0;
@@ -154,7 +182,7 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
             }
             if (more) {
                 for (size_t k = 0; k < BH; k++) dh[k] = tmp[k];
-                rc_gates_step_backward(dh, D2, G3, lb->ut, B, H, G3, 1);
+                rc_pgemm(0, B, D2, G3, put, 1, dh, H);
             }
         } else {
             /* pass 1: z and candidate blocks; dh keeps only the direct part dh z */
@@ -170,7 +198,7 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
                 }
             }
             /* pass 2: d(r h) = da_h U_h^T, then the reset gate */
-            rc_gates_step_backward(tmp, A + 2 * H, G3, lb->ut + (size_t)2 * H * H, B, H, H, 0);
+            rc_pgemm(0, B, A + 2 * H, G3, &ut_h, 0, tmp, H);
             for (int b = 0; b < B; b++) {
                 recur_float *ab = A + (size_t)b * G3;
                 for (int j = 0; j < H; j++) {
@@ -180,23 +208,24 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
                     dh[k] += tmp[k] * r;
                 }
             }
-            if (more) rc_gates_step_backward(dh, A, G3, lb->ut, B, H, 2 * H, 1);
+            if (more) rc_pgemm(0, B, A, G3, &ut_zr, 1, dh, H);
         }
     }
     if (lb->has_state)
         for (size_t k = 0; k < BH; k++) lb->dh0[k] = dh[k];
     recur_float *dU = grads + L->off_u;
-    rc_gates_input_backward(need_dx ? lb->dx : NULL, grads + L->off_w, grads + L->off_b, lb->a, x, W, T * B, L->in,
-                            G3);
+    /* input side: dW, db0 and dX from the input-side gate gradients */
+    rc_gates_backward_packed(need_dx ? lb->dx : NULL, grads + L->off_w, NULL, grads + L->off_b, lb->a, x, pwt, lb->y,
+                             lb->h0, lb->has_state, B, T, L->in, H, G3, lb->ut);
     if (L->reset_after) {
-        recur_float *db1 = grads + L->off_b + G3;
-        rc_gates_recurrent_backward(dU, G3, lb->da2, G3, lb->y, lb->h0, lb->has_state, B, T, H, G3);
-        for (size_t r = 0; r < (size_t)T * B; r++)
-            for (int j = 0; j < G3; j++) db1[j] += lb->da2[r * G3 + j];
+        /* recurrent side: dU and db1 from the recurrent-side ones */
+        rc_gates_backward_packed(NULL, NULL, dU, grads + L->off_b + G3, lb->da2, NULL, NULL, lb->y, lb->h0,
+                                 lb->has_state, B, T, L->in, H, G3, lb->ut);
     } else {
+        /* z | r columns of dU from h_{t-1}, the candidate's from r * h_{t-1} */
         rc_gates_recurrent_backward(dU, G3, lb->a, G3, lb->y, lb->h0, lb->has_state, B, T, H, 2 * H);
         rc_gemm(1, 0, H, H, T * B, 1, lb->aux, H, lb->a + 2 * H, G3, 1, dU + 2 * H, G3);
     }
 }
 
-const rc_layer_ops rc_gru_ops = {gru_buf_size, gru_bind, gru_init, gru_forward, gru_backward, NULL};
+const rc_layer_ops rc_gru_ops = {gru_buf_size, gru_bind, gru_init, gru_forward, gru_backward, gru_wpack_size};

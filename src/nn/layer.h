@@ -107,6 +107,10 @@ static inline void rc_wp_mark(rc_lbuf *lb, int k, unsigned clear)
     lb->wp_valid = (lb->wp_valid & ~clear) | 1u << k;
 }
 
+/* Entry k of lb->wpk, packed from src (K, N) (transposed when trans) into
+ * lb->wp + at unless it is current (gates.c). */
+const rc_packed *rc_wp_pack(rc_lbuf *lb, int k, const recur_float *src, int lds, int trans, int K, int N, size_t at);
+
 extern const rc_layer_ops rc_lstm_ops, rc_gru_ops, rc_rnn_ops, rc_dense_ops, rc_dropout_ops;
 
 /* ====== Shared gate-GEMM mechanism (gates.c) ======
@@ -142,7 +146,9 @@ size_t rc_gates_pack_floats(int H, int G, int B, int T);
  * has_state), db += column sums; dP is read in place or, at strides that
  * map onto few cache sets, packed a block of steps at a time (summing the
  * bias while packing; db NULL: the caller summed it); then dX (R, I) = dP W^T
- * when dX != NULL, WT being W^T (GH, I) packed. */
+ * when dX != NULL, WT being W^T (GH, I) packed. dW or dU NULL: not computed
+ * (a GRU with the reset gate after the product has input-side and
+ * recurrent-side gate gradients apart, and calls this once for each). */
 void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU, recur_float *db,
                               const recur_float *dP, const recur_float *X, const rc_packed *WT, const recur_float *hs,
                               const recur_float *h0, int has_state, int B, int T, int I, int H, int GH,

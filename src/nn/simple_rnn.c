@@ -48,17 +48,6 @@ static size_t rnn_wpack_size(const rc_layer *L)
     return rc_pack_floats(I, H) + 2 * rc_pack_floats(H, H) + rc_pack_floats(H, I);
 }
 
-/* Packs entry k of lb->wpk from src (K, N) (transposed when trans) unless it is current. */
-static const rc_packed *packed(rc_lbuf *lb, int k, const recur_float *src, int lds, int trans, int K, int N,
-                               size_t at)
-{
-    if (!rc_wp_current(lb, k)) {
-        rc_pack(&lb->wpk[k], lb->wp + at, src, lds, trans, K, N);
-        rc_wp_mark(lb, k, 0);
-    }
-    return &lb->wpk[k];
-}
-
 static int rnn_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 {
     rc_init_glorot_uniform(p + L->off_w, L->in, L->units, rng);
@@ -76,8 +65,8 @@ static void rnn_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
     const int H = L->units, I = L->in;
     const size_t BH = (size_t)B * H;
     const recur_float *b = p + L->off_b;
-    const rc_packed *pw = packed(lb, WP_W, p + L->off_w, H, 0, I, H, 0);
-    const rc_packed *pu = packed(lb, WP_U, p + L->off_u, H, 0, H, H, rc_pack_floats(I, H));
+    const rc_packed *pw = rc_wp_pack(lb, WP_W, p + L->off_w, H, 0, I, H, 0);
+    const rc_packed *pu = rc_wp_pack(lb, WP_U, p + L->off_u, H, 0, H, H, rc_pack_floats(I, H));
     for (size_t r = 0; r < (size_t)T * B; r++) memcpy(lb->a + r * H, b, (size_t)H * sizeof *b);
     rc_pgemm(0, T * B, x, I, pw, 1, lb->a, H);
     for (int t = 0; t < T; t++) {
@@ -93,8 +82,8 @@ static void rnn_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
 {
     const int H = L->units, I = L->in;
     const size_t BH = (size_t)B * H, at = rc_pack_floats(I, H) + rc_pack_floats(H, H);
-    const rc_packed *put = packed(lb, WP_UT, p + L->off_u, H, 1, H, H, at);
-    const rc_packed *pwt = need_dx ? packed(lb, WP_WT, p + L->off_w, H, 1, H, I, at + rc_pack_floats(H, H)) : NULL;
+    const rc_packed *put = rc_wp_pack(lb, WP_UT, p + L->off_u, H, 1, H, H, at);
+    const rc_packed *pwt = need_dx ? rc_wp_pack(lb, WP_WT, p + L->off_w, H, 1, H, I, at + rc_pack_floats(H, H)) : NULL;
     recur_float *dh = lb->dh;
     for (size_t k = 0; k < BH; k++) dh[k] = 0;
     for (int t = T - 1; t >= 0; t--) {
