@@ -9,10 +9,11 @@
  * one GEMM each, one GEMM per step for dL/dh_{t-1}. The layer files keep only
  * their gate nonlinearities and state updates.
  *
- * The LSTM runs the same products through rc_pgemm (core/pgemm.c) with its
- * weights packed by the layer once per batch (lstm.c); the *_packed function
- * at the end is its part after the time loop. GRU, SimpleRNN and Dense use
- * rc_gemm.
+ * The recurrent cells (LSTM, GRU, SimpleRNN) run these products through
+ * rc_pgemm (core/pgemm.c) with their weights packed once per batch
+ * (rc_wp_pack); rc_gates_backward_packed is their part after the time loop.
+ * Dense (one product per pass) and the reset_before GRU's dU use the rc_gemm
+ * functions.
  */
 #include "nn/layer.h"
 
@@ -23,12 +24,6 @@ void rc_gates_input_forward(recur_float *P, const recur_float *X, const recur_fl
 {
     for (int r = 0; r < R; r++) memcpy(P + (size_t)r * GH, b, sizeof *P * (size_t)GH);
     rc_gemm(0, 0, R, GH, I, 1, X, I, W, GH, 1, P, GH);
-}
-
-void rc_gates_step_forward(recur_float *Pt, int ldp, const recur_float *h, const recur_float *U, int ldu, int B,
-                           int H, int N)
-{
-    rc_gemm(0, 0, B, N, H, 1, h, H, U, ldu, 1, Pt, ldp);
 }
 
 void rc_gates_input_backward(recur_float *dX, recur_float *dW, recur_float *db, const recur_float *dP,
@@ -48,18 +43,6 @@ void rc_gates_recurrent_backward(recur_float *dU, int ldu, const recur_float *dP
     /* Steps 1..T-1 see h_{t-1} = hs[t-1]: rows 0..(T-1)B-1 of hs against rows B.. of dP. */
     if (T > 1) rc_gemm(1, 0, H, N, (T - 1) * B, 1, hs, H, dP + (size_t)B * ldp, ldp, 1, dU, ldu);
     if (has_state) rc_gemm(1, 0, H, N, B, 1, h0, H, dP, ldp, 1, dU, ldu);
-}
-
-void rc_gates_transpose(recur_float *UT, const recur_float *U, int H, int GH)
-{
-    for (int i = 0; i < H; i++)
-        for (int j = 0; j < GH; j++) UT[(size_t)j * H + i] = U[(size_t)i * GH + j];
-}
-
-void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, const recur_float *UT, int B, int H,
-                            int N, recur_float beta)
-{
-    rc_gemm(0, 0, B, H, N, 1, dPt, ldp, UT, H, beta, dh, H);
 }
 
 const rc_packed *rc_wp_pack(rc_lbuf *lb, int k, const recur_float *src, int lds, int trans, int K, int N, size_t at)

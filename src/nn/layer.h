@@ -120,9 +120,6 @@ extern const rc_layer_ops rc_lstm_ops, rc_gru_ops, rc_rnn_ops, rc_dense_ops, rc_
 /* P (R, GH) = X (R, I) W (I, GH) + b (GH): the input projection of all R = T*B rows at once. */
 void rc_gates_input_forward(recur_float *P, const recur_float *X, const recur_float *W, const recur_float *b, int R,
                             int I, int GH);
-/* Pt (B, N) += h (B, H) U (H, N), U with leading dimension ldu (one step). */
-void rc_gates_step_forward(recur_float *Pt, int ldp, const recur_float *h, const recur_float *U, int ldu, int B,
-                           int H, int N);
 /* dW (I,GH) += X^T dP; db (GH) += column sums of dP; dX (R,I) = dP W^T when dX != NULL. */
 void rc_gates_input_backward(recur_float *dX, recur_float *dW, recur_float *db, const recur_float *dP,
                              const recur_float *X, const recur_float *W, int R, int I, int GH);
@@ -130,12 +127,6 @@ void rc_gates_input_backward(recur_float *dX, recur_float *dW, recur_float *db, 
  * hs (T,B,H) states, dP (T,B,N) with leading dimension ldp, dU leading dimension ldu. */
 void rc_gates_recurrent_backward(recur_float *dU, int ldu, const recur_float *dP, int ldp, const recur_float *hs,
                                  const recur_float *h0, int has_state, int B, int T, int H, int N);
-/* UT (GH, H) = U^T for U (H, GH): once per backward, so every step's
- * dL/dh_{t-1} is a plain NN product (10-30% faster than NT at these shapes). */
-void rc_gates_transpose(recur_float *UT, const recur_float *U, int H, int GH);
-/* dh (B,H) = beta dh + dPt (B,N) UT (N,H): UT points at the N rows of U^T wanted. */
-void rc_gates_step_backward(recur_float *dh, const recur_float *dPt, int ldp, const recur_float *UT, int B, int H,
-                            int N, recur_float beta);
 
 /* ---- The same products through rc_pgemm (core.h); the gate gradients are
  * packed a block of steps at a time into a scratch buffer of
