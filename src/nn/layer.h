@@ -41,10 +41,9 @@ typedef struct {
     recur_float *dh0;  /* (B,H) dL/dh0 after backward */
     recur_float *dc0;  /* (B,H) dL/dc0 */
     recur_float *mask; /* Dropout: scaled keep mask (rows, I) */
-    recur_float *ut;   /* recurrent layers: U^T (G*H, H), made once per backward;
-                        * LSTM: blocks of packed gate gradients (rc_gates_pack_floats) */
+    recur_float *ut;   /* recurrent layers: blocks of packed gate gradients (rc_gates_pack_floats) */
     int has_state;     /* h0/c0 may be non-zero */
-    /* LSTM: its weights packed for rc_pgemm (wpack_size floats, at an address
+    /* Recurrent layers: their weights packed for rc_pgemm (wpack_size floats, at an address
      * that does not move with B). wpk[k] is current when bit k of wp_valid is
      * set, trusted only while wp_reuse: the chunk loop of one batch sets it, the
      * weights being fixed for the batch, so each thread packs once per batch. */
