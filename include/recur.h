@@ -603,6 +603,30 @@ typedef struct {
     double coverage; /* share of actuals inside the widest interval asked; NaN without */
 } recur_scores;
 
+/* Accumulates the scores of one method over series, forecast origins and
+ * steps 1..H. The aggregates, pooled (step < 0) or for one step:
+ *   n, mae, rmse, mape, coverage   over every forecast value scored (pooled);
+ *   smape, mase                    per series first (that series' forecasts),
+ *                                  then the mean over series (the M4 convention);
+ *                                  a series without a MASE scale (NaN or 0) is
+ *                                  left out of the MASE mean.
+ * With one series and one origin, these are the textbook single-series scores. */
+typedef struct recur_scorer recur_scorer;
+
+recur_status recur_scorer_new(int H, recur_scorer **out, recur_error *err);
+void recur_scorer_free(recur_scorer *s);
+/* Adds a series (index 0, 1, ... in call order); `scale` is its MASE scale
+ * (recur_mase_scale). */
+recur_status recur_scorer_series(recur_scorer *s, double scale, recur_error *err);
+/* One forecast of series `series`: steps 1..n (n <= H) of actual y and
+ * forecast f; lo/hi (n values: the widest interval) may be NULL, and a NaN
+ * bound leaves that value out of the coverage. A non-finite actual or
+ * forecast is refused (RECUR_E_DATA). */
+recur_status recur_scorer_add(recur_scorer *s, size_t series, const double *y, const double *f, const double *lo,
+                              const double *hi, int n, recur_error *err);
+/* Pooled scores (step < 0) or those of step 0..H-1. */
+recur_scores recur_scorer_result(const recur_scorer *s, int step);
+
 /* ====== Forecasting: global models (src/forecast/forecaster.c) ======
  *
  * One network trained on windows drawn from every series of a panel, each
@@ -700,6 +724,20 @@ const char *recur_backtest_method(const recur_backtest *b, int k);
 recur_scores recur_backtest_scores(const recur_backtest *b, int k, int step);
 /* The method with the lowest pooled MASE (MAE when MASE is undefined). */
 int recur_backtest_best(const recur_backtest *b);
+/* Seasonal period used (o->season or the inferred one). */
+int recur_backtest_season(const recur_backtest *b);
+
+/* Forecasts of method k for the panel's first series, for plots: origin o
+ * (0 <= o < n_origins) is value index first + o*stride (values known), its
+ * forecasts for the next H values at mean[o*H + j], the widest interval at
+ * lo/hi (NaN without levels). Pointers live as long as the backtest. */
+typedef struct {
+    size_t n_origins, first, stride;
+    int H;
+    const double *mean, *lo, *hi; /* (n_origins, H) */
+} recur_backtest_path;
+
+recur_backtest_path recur_backtest_first_series(const recur_backtest *b, int k);
 
 /* ====== Keras files (src/io/keras_*.c) ====== */
 
