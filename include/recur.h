@@ -638,39 +638,76 @@ typedef struct recur_forecaster recur_forecaster;
 
 typedef enum { RECUR_PRESET_TUTORIAL = 0, RECUR_PRESET_FORECAST } recur_preset;
 
+/* Progress of one network of the ensemble: `net` 0..nets-1, then the fit's
+ * own report (epochs and losses). Non-zero stops training (RECUR_E_INTERRUPTED). */
+typedef int (*recur_forecaster_progress_fn)(int net, int nets, const recur_progress *p, void *user);
+
+/* Presets (docs/forecasting.md has the measurements behind FORECAST):
+ *   TUTORIAL  values MinMax-scaled per series, T 60 values, one per step,
+ *             lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(H),
+ *             RMSprop, MSE, 50 epochs, batch 64, every window each epoch.
+ *   FORECAST  log of positive series, standardised per series, each window
+ *             taken relative to the mean of its last season (output 0 = that
+ *             level), T = max(3m, 2H, 16) values fed one season (m values) per
+ *             step, lstm(64) dense(H), Adam, MAE, batch 256, up to 16384
+ *             windows drawn afresh each epoch, 40 epochs with early stopping
+ *             (patience 5) on the validation tail, 3 seeds, median. */
 typedef struct {
     recur_preset preset;
     int horizon;          /* H values per forecast (1) */
     int season;           /* seasonal period (0: infer from the panel) */
-    int timestep;         /* window length T (0: the preset's) */
+    int timestep;         /* window length T in values (0: the preset's) */
     const char *layers;   /* layer spec (NULL: the preset's); last layer widened to H */
-    int seeds;            /* ensemble size (1) */
+    int seeds;            /* ensemble size (preset: 1 tutorial, 3 forecast) */
     int epochs;           /* (preset) */
     int batch_size;       /* (preset) */
     int patience;         /* early stopping on the validation tail (preset; 0 = off) */
+    int max_windows;      /* training windows drawn per epoch (preset; 0 = all) */
     int threads;          /* 0: every core */
-    uint64_t seed;        /* 42 */
-    recur_progress_fn progress; /* per network; `user` gets the seed index in the message */
+    uint64_t seed;        /* 42; network k uses seed + k */
+    recur_forecaster_progress_fn progress;
     void *progress_user;
 } recur_forecaster_opts;
 
 recur_forecaster_opts recur_forecaster_opts_default(recur_preset preset);
 
-/* Trains on each series' first n_train[s] values (NULL: all of them). Series
- * too short for one window are skipped; recur_forecaster_skipped says which. */
+/* Trains on each series' first n_train[s] values (NULL: all of them). The last
+ * values of each series' training part (H, more when the panel has few series:
+ * see docs) are its validation tail: windows ending there are never trained
+ * on; they drive early stopping and the interval widths (split conformal:
+ * per step, quantiles of the ensemble's absolute errors there, in the scaled
+ * space). Series too short for one training window are skipped;
+ * recur_forecaster_skipped says which. RECUR_E_DATA when every series is. */
 recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_panel *p, const size_t *n_train,
                                   recur_forecaster **out, recur_error *err);
 void recur_forecaster_free(recur_forecaster *f);
 int recur_forecaster_horizon(const recur_forecaster *f);
 int recur_forecaster_season(const recur_forecaster *f);
+int recur_forecaster_timestep(const recur_forecaster *f); /* window length T in values */
+int recur_forecaster_nets(const recur_forecaster *f);     /* ensemble size */
+/* Series the forecaster knows (their ids, in panel order). */
+size_t recur_forecaster_n_series(const recur_forecaster *f);
+const char *recur_forecaster_id(const recur_forecaster *f, size_t i);
+/* Series skipped by fit as too short (ids; NULL past the end). */
+size_t recur_forecaster_n_skipped(const recur_forecaster *f);
+const char *recur_forecaster_skipped(const recur_forecaster *f, size_t i);
+/* One line describing the recipe (transform, window, layers, ensemble) into buf. */
+size_t recur_forecaster_describe(const recur_forecaster *f, char *buf, size_t cap);
 /* Forecast H (<= horizon) steps after y[0..n) of series `id` (its stored
- * scaling; RECUR_E_DATA for an unknown id). levels in (0,100); lo/hi
- * (n_levels x H) may be NULL. */
+ * scaling; RECUR_E_DATA for an unknown id). A history shorter than the
+ * window is padded with its first value. levels in (0,100); lo/hi
+ * (n_levels x H, level-major) may be NULL. */
 recur_status recur_forecaster_predict(const recur_forecaster *f, const char *id, const double *y, size_t n, int H,
                                       const double *levels, int n_levels, double *mean, double *lo, double *hi,
                                       recur_error *err);
+/* Forecaster files: safetensors like model files (tensors "net<k>.<weight>",
+ * metadata "format": "recur-forecaster"; see docs/forecasting.md), written
+ * atomically. recur_model_load refuses them and recur_forecaster_load refuses
+ * model files, each with a message saying what the file is. */
 recur_status recur_forecaster_save(const recur_forecaster *f, const char *path, recur_error *err);
 recur_status recur_forecaster_load(const char *path, recur_forecaster **out, recur_error *err);
+/* 1 when `path` is a readable forecaster file (by its header), else 0. */
+int recur_forecaster_file(const char *path);
 
 /* ====== Forecasting: rolling-origin backtests (src/forecast/backtest.c) ======
  *
