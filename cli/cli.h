@@ -37,6 +37,21 @@ int cmd_forecast(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_backtest(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+/* ====== Score tables (cmd_score.c; shared with backtest) ====== */
+
+struct json_t;
+/* Column titles, then one method's row: n, MAE, RMSE, MAPE%, sMAPE%, MASE
+ * and, when level > 0, the coverage of the level% interval ("-" for NaN). */
+void cli_scores_header(FILE *f, const char *first, double level);
+void cli_scores_row(FILE *f, const char *name, const recur_scores *r, double level);
+/* {"n","mae","rmse","mape","smape","mase"[,"coverageL"]}, NaN as null. */
+struct json_t *cli_scores_json(const recur_scores *r, double level);
+/* Prints o compactly on stdout and releases it; CLI_RUNTIME when o is NULL. */
+int cli_json_print(struct json_t *o);
 
 /* ====== Messages (main.c) ====== */
 

@@ -10,4 +10,7 @@
  * full double precision; -inf / +inf at 0 / 1, NaN outside [0, 1]. */
 double rc_norm_quantile(double p);
 
+/* The file a panel was read from ("the panel" when built in memory). */
+const char *rc_panel_path(const recur_panel *p);
+
 #endif

@@ -14,6 +14,7 @@
  * step, come out of one pass.
  */
 #include "core/core.h"
+#include "forecast/forecast.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -130,4 +131,103 @@ recur_scores recur_scorer_result(const recur_scorer *s, int step)
     r.mase = n_mase > 0 ? mase / n_mase : NAN;
     r.coverage = t.n_cov > 0 ? t.cov / t.n_cov : NAN;
     return r;
+}
+
+/* ====== Panels of forecasts ====== */
+
+/* Index of `id` in panel q (named `what` in messages), or -1 with err filled. */
+static long find_in(const recur_panel *q, const char *id, const recur_panel *actual, recur_error *err)
+{
+    long k = recur_panel_find(q, id);
+    if (k < 0)
+        rc_error(err, RECUR_E_DATA, "%s has no series \"%s\" (it is in %s)", rc_panel_path(q), id,
+                 rc_panel_path(actual));
+    return k;
+}
+
+recur_status recur_scorer_add_panel(recur_scorer *s, const recur_panel *actual, const recur_panel *train, int season,
+                                    const recur_panel *forecast, const recur_panel *lo, const recur_panel *hi,
+                                    recur_baseline b, double level, recur_error *err)
+{
+    if (!s || !actual || !train) return rc_error(err, RECUR_E_INVALID, "recur_scorer_add_panel: scorer, actual and train are required");
+    recur_status rc = RECUR_OK;
+    size_t H = (size_t)s->H;
+    double *f = malloc(H * sizeof *f), *l = malloc(H * sizeof *l), *h = malloc(H * sizeof *h);
+    if (!f || !l || !h) {
+        rc = rc_error(err, RECUR_E_NOMEM, "scores: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; forecast && i < recur_panel_count(forecast); i++)
+        if (recur_panel_find(actual, recur_panel_id(forecast, i)) < 0) {
+            rc = rc_error(err, RECUR_E_DATA, "%s: series \"%s\" is not in %s", rc_panel_path(forecast),
+                          recur_panel_id(forecast, i), rc_panel_path(actual));
+            goto done;
+        }
+    for (size_t i = 0; i < recur_panel_count(actual); i++) {
+        const char *id = recur_panel_id(actual, i);
+        size_t n = recur_panel_length(actual, i);
+        const double *y = recur_panel_values(actual, i);
+        long t = find_in(train, id, actual, err);
+        if (t < 0) {
+            rc = RECUR_E_DATA;
+            goto done;
+        }
+        if (n > H) {
+            rc = rc_error(err, RECUR_E_INVALID, "%s: series \"%s\" has %zu values, more than the horizon %zu",
+                          rc_panel_path(actual), id, n, H);
+            goto done;
+        }
+        const double *x = recur_panel_values(train, (size_t)t);
+        size_t nx = recur_panel_length(train, (size_t)t);
+        const double *lp = NULL, *hp = NULL;
+        if (forecast) {
+            long k = find_in(forecast, id, actual, err);
+            if (k < 0) {
+                rc = RECUR_E_DATA;
+                goto done;
+            }
+            if (recur_panel_length(forecast, (size_t)k) < n) {
+                rc = rc_error(err, RECUR_E_DATA, "%s: series \"%s\" has %zu forecast steps, but %s has %zu values to score",
+                              rc_panel_path(forecast), id, recur_panel_length(forecast, (size_t)k),
+                              rc_panel_path(actual), n);
+                goto done;
+            }
+            memcpy(f, recur_panel_values(forecast, (size_t)k), n * sizeof *f);
+            if (lo && hi) {
+                long a = find_in(lo, id, actual, err), c = a >= 0 ? find_in(hi, id, actual, err) : -1;
+                if (c < 0) {
+                    rc = RECUR_E_DATA;
+                    goto done;
+                }
+                if (recur_panel_length(lo, (size_t)a) < n || recur_panel_length(hi, (size_t)c) < n) {
+                    rc = rc_error(err, RECUR_E_DATA, "%s: series \"%s\": interval columns shorter than the forecast",
+                                  rc_panel_path(lo), id);
+                    goto done;
+                }
+                lp = recur_panel_values(lo, (size_t)a);
+                hp = recur_panel_values(hi, (size_t)c);
+            }
+        } else {
+            recur_error e = {0};
+            int nl = level > 0;
+            rc = recur_baseline_forecast(b, x, nx, season, (int)n, &level, nl, f, nl ? l : NULL, nl ? h : NULL, &e);
+            if (rc) {
+                rc_error(err, rc, "%s: series \"%s\": %s", rc_panel_path(train), id, e.msg);
+                goto done;
+            }
+            if (nl) lp = l, hp = h;
+        }
+        if ((rc = recur_scorer_series(s, recur_mase_scale(x, nx, season), err))) goto done;
+        recur_error e = {0};
+        rc = recur_scorer_add(s, s->ns - 1, y, f, lp, hp, (int)n, &e);
+        if (rc) {
+            rc_error(err, rc, "series \"%s\": %s (%s)", id, e.msg, forecast ? rc_panel_path(forecast) : recur_baseline_name(b));
+            goto done;
+        }
+    }
+done:
+    free(f);
+    free(l);
+    free(h);
+    return rc;
 }
