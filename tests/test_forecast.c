@@ -204,7 +204,7 @@ static void test_panel_wide(void **state)
     p = NULL;
     f = tmp_write("wide_hole.csv", "V1,V2,V3,V4\nH1,1,,3\n");
     expect_error(recur_panel_read_wide(f, &p, &e), &e, RECUR_E_DATA,
-                 "wide_hole.csv:2: series \"H1\", value 2 (field 3): missing value before the end of the row");
+                 "wide_hole.csv:2: series \"H1\", value 2 (field 3): missing value (only the end of a row may be padded)");
     f = tmp_write("wide_dup.csv", "V1,V2\nH1,1\nH1,2\n");
     expect_error(recur_panel_read_wide(f, &p, &e), &e, RECUR_E_DATA, "wide_dup.csv:3: series \"H1\" appears twice");
     f = tmp_write("wide_empty.csv", "V1,V2\n");
