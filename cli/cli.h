@@ -125,6 +125,9 @@ typedef struct {
 int cli_out_open(cli_out *o, const char *opt, const char *path);
 int cli_out_close(cli_out *o, int ok);
 double cli_now(void); /* monotonic seconds */
+/* One CSV field, quoted (with "" for ") when it holds a comma, quote or line
+ * break (cmd_report.c). */
+void cli_csv_field(FILE *f, const char *s);
 
 /* ====== Training session (cmd_common.c) ====== */
 

@@ -40,23 +40,6 @@ static const struct option longopts[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* A CSV field: quoted (with "" for ") when it holds a comma, quote, line
- * break or edge space. */
-static void put_field(FILE *f, const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || (!strpbrk(s, ",\"\r\n") && s[0] != ' ' && s[n - 1] != ' ')) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 /* The shortest of %.15g / %.17g that reads back as the same double. */
 static void put_number(FILE *f, double v)
 {
@@ -106,7 +89,7 @@ int cmd_convert(int argc, char **argv)
             size_t n = recur_panel_length(p, s), first = 0;
             if (base) first = recur_panel_length(base, (size_t)recur_panel_find(base, id));
             for (size_t i = 0; i < n; i++, rows++) {
-                put_field(o.f, id);
+                cli_csv_field(o.f, id);
                 fprintf(o.f, ",%zu,", first + i + 1);
                 put_number(o.f, y[i]);
                 fputc('\n', o.f);
