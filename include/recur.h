@@ -643,7 +643,9 @@ recur_scores recur_scorer_result(const recur_scorer *s, int step);
  * With forecast NULL, baseline `b` is forecast from each train series
  * instead, with intervals at `level` (0: none). RECUR_E_DATA, naming the
  * files and the id, for an actual id missing from train or forecast, a
- * forecast shorter than the actual values, a forecast id unknown to actual. */
+ * forecast shorter than the actual values, a forecast id unknown to actual,
+ * and (when both have dates) a forecast step dated differently from the
+ * actual value it is scored against. */
 recur_status recur_scorer_add_panel(recur_scorer *s, const recur_panel *actual, const recur_panel *train, int season,
                                     const recur_panel *forecast, const recur_panel *lo, const recur_panel *hi,
                                     recur_baseline b, double level, recur_error *err);
