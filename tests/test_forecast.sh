@@ -135,6 +135,15 @@ i=1; { echo "unique_id,ds,y"; while [ $i -le 40 ]; do echo "A,$i,$((i % 4 + i))"
 has "backtest panel: 2 series x 7 origins" '"n_origins":14' btp.json
 has "backtest panel: drift exact on B" '"best":"drift"' btp.json
 
+# The library example (examples/backtest.c) gives the same R figures.
+EX=$(dirname "$R")/examples/backtest
+if [ -x "$EX" ]; then
+    "$EX" "$AIR" > ex.txt 2> err.txt
+    has "examples/backtest: seasonal naive (R)" "snaive  MAE 41.3103  MASE 1.4043" ex.txt
+else
+    bad "examples/backtest: no executable at $EX (run make)"
+fi
+
 # ====== backtest: errors ======
 expect "horizon longer than the test part" 1 "--horizon 40 is longer than the test part of series \"passengers\"" \
     "$R" backtest --data "$AIR" --horizon 40 --no-model
