@@ -31,7 +31,7 @@
 #include <string.h>
 
 #define TUTORIAL_SPEC "lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(1)"
-#define FORECAST_SPEC "lstm(64) dense(1)"
+#define FORECAST_SPEC "lstm(128) dense(1)"
 #define VAL_WINDOWS 256 /* validation windows wanted over the whole panel */
 
 recur_forecaster_opts recur_forecaster_opts_default(recur_preset preset)
@@ -42,7 +42,7 @@ recur_forecaster_opts recur_forecaster_opts_default(recur_preset preset)
     o.horizon = 1;
     o.seed = 42;
     if (preset == RECUR_PRESET_FORECAST) {
-        o.seeds = 3, o.epochs = 40, o.batch_size = 256, o.patience = 5, o.max_windows = 16384;
+        o.seeds = 3, o.epochs = 80, o.batch_size = 256, o.patience = 10, o.max_windows = 65536;
     } else {
         o.seeds = 1, o.epochs = 50, o.batch_size = 64, o.patience = 0, o.max_windows = 0;
     }
@@ -260,6 +260,12 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* Training window w (0..total) -> series and origin. */
 static void locate(const series_data *sd, size_t ns, size_t w, const recur_forecaster *f, size_t *s, size_t *t)
 {
@@ -363,8 +369,8 @@ done:
 }
 
 /* The recipe's fixed parts from the options (season known). */
-static recur_status recipe(recur_forecaster *f, const recur_forecaster_opts *o, recur_compile_opts *co,
-                           recur_error *err)
+static recur_status recipe(recur_forecaster *f, const recur_forecaster_opts *o, size_t median_n,
+                           recur_compile_opts *co, recur_error *err)
 {
     const char *spec = o->layers;
     *co = recur_compile_opts_default();
@@ -372,10 +378,14 @@ static recur_status recipe(recur_forecaster *f, const recur_forecaster_opts *o, 
         f->log_ok = 1, f->scaler = RECUR_SCALER_STANDARD;
         f->chunk = f->season > 1 ? f->season : 1;
         f->anchor = f->season > 1 ? f->season : 1;
-        int T = o->timestep > 0 ? o->timestep : 3 * f->season;
-        if (o->timestep <= 0 && T < 2 * f->H) T = 2 * f->H;
-        if (o->timestep <= 0 && T < 16) T = 16;
-        f->T = (T + f->chunk - 1) / f->chunk * f->chunk;
+        /* A quarter of the typical series, between a few seasons and a week of hours. */
+        int tmin = 3 * f->season, tmax;
+        if (tmin < 2 * f->H) tmin = 2 * f->H;
+        if (tmin < 16) tmin = 16;
+        tmax = 7 * f->season > tmin ? 7 * f->season : f->season > 1 ? tmin : 2 * tmin;
+        long T = o->timestep > 0 ? o->timestep : (long)(median_n / 4);
+        if (o->timestep <= 0) T = T < tmin ? tmin : T > tmax ? tmax : T;
+        f->T = (int)((T + f->chunk - 1) / f->chunk * f->chunk);
         if (!spec) spec = FORECAST_SPEC;
         co->loss = RECUR_LOSS_MAE;
         co->optim = recur_optim_opts_default(RECUR_OPT_ADAM);
@@ -447,7 +457,9 @@ recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_pa
     f->season = o->season > 0 ? o->season : recur_panel_infer_season(p);
     if (f->season < 1) f->season = 1;
     recur_compile_opts co;
-    if ((st = recipe(f, o, &co, err))) goto fail;
+    for (size_t s = 0; s < np; s++) keep[s] = n_train ? n_train[s] : recur_panel_length(p, s);
+    qsort(keep, np, sizeof *keep, cmp_size);
+    if ((st = recipe(f, o, keep[np / 2], &co, err))) goto fail;
 
     /* Validation tail per series: H values, more when there are few series. */
     size_t per = (VAL_WINDOWS + np - 1) / np, ns = 0, total = 0, nv = 0;
