@@ -96,6 +96,23 @@ const char *recur_forecaster_skipped(const recur_forecaster *f, size_t i)
     return f && i < f->n_skipped ? f->skipped[i] : NULL;
 }
 
+recur_status recur_forecaster_set_columns(recur_forecaster *f, const char *id, const char *time, const char *value,
+                                          recur_error *err)
+{
+    const char *v[3] = {id, time, value};
+    for (int k = 0; k < 3; k++)
+        if (v[k] && strlen(v[k]) >= sizeof f->columns[k])
+            return rc_error(err, RECUR_E_INVALID, "forecaster: column name \"%.40s...\" is longer than %zu characters",
+                            v[k], sizeof f->columns[k] - 1);
+    for (int k = 0; k < 3; k++) snprintf(f->columns[k], sizeof f->columns[k], "%s", v[k] ? v[k] : "");
+    return RECUR_OK;
+}
+
+const char *recur_forecaster_column(const recur_forecaster *f, int which)
+{
+    return f && which >= 0 && which < 3 && f->columns[which][0] ? f->columns[which] : NULL;
+}
+
 size_t recur_forecaster_describe(const recur_forecaster *f, char *buf, size_t cap)
 {
     int n = snprintf(buf, cap, "%s%s scaling per series, window %d values as %d step%s of %d%s; %s; %d network%s%s",
