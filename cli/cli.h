@@ -37,6 +37,21 @@ int cmd_forecast(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_backtest(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+/* ====== Score tables (cmd_score.c; shared with backtest) ====== */
+
+struct json_t;
+/* Column titles, then one method's row: n, MAE, RMSE, MAPE%, sMAPE%, MASE
+ * and, when level > 0, the coverage of the level% interval ("-" for NaN). */
+void cli_scores_header(FILE *f, const char *first, double level);
+void cli_scores_row(FILE *f, const char *name, const recur_scores *r, double level);
+/* {"n","mae","rmse","mape","smape","mase"[,"coverageL"]}, NaN as null. */
+struct json_t *cli_scores_json(const recur_scores *r, double level);
+/* Prints o compactly on stdout and releases it; CLI_RUNTIME when o is NULL. */
+int cli_json_print(struct json_t *o);
 
 /* ====== Global models (cmd_panel.c) ====== */
 
@@ -121,6 +136,9 @@ typedef struct {
 int cli_out_open(cli_out *o, const char *opt, const char *path);
 int cli_out_close(cli_out *o, int ok);
 double cli_now(void); /* monotonic seconds */
+/* One CSV field, quoted (with "" for ") when it holds a comma, quote or line
+ * break (cmd_report.c). */
+void cli_csv_field(FILE *f, const char *s);
 
 /* ====== Training session (cmd_common.c) ====== */
 

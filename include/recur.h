@@ -528,7 +528,7 @@ typedef struct recur_panel recur_panel;
 typedef struct {
     const char *id_column;    /* NULL: the whole file is one series */
     const char *time_column;  /* NULL: auto, as recur_csv_opts.date_column */
-    const char *value_column; /* required */
+    const char *value_column; /* NULL: the header's only column besides the id and time ones */
     recur_missing missing;    /* null/empty values: error (default), drop or ffill */
 } recur_panel_opts;
 
@@ -543,6 +543,14 @@ recur_status recur_panel_read_csv(const char *path, const recur_panel_opts *o, r
  * row, `"H1","605","586",...`, shorter rows padded with empty fields. Times
  * are 1..n. */
 recur_status recur_panel_read_wide(const char *path, recur_panel **out, recur_error *err);
+/* Either layout, told apart by the header: an M4 wide file's begins with
+ * the names V1, V2 (recur_panel_read_wide), anything else is long
+ * (recur_panel_read_csv with o). */
+recur_status recur_panel_read_any(const char *path, const recur_panel_opts *o, recur_panel **out, recur_error *err);
+/* Interval levels of a long forecast file: L for every pair of columns loL
+ * and hiL (lo95, hi95) in its header, in header order, at most cap. Returns
+ * the count (0: none), or -1 with err filled. */
+int recur_panel_levels(const char *path, double *levels, int cap, recur_error *err);
 /* Empty panel to fill with recur_panel_add (tests, programs with data in memory). */
 recur_status recur_panel_new(int time_is_index, recur_panel **out, recur_error *err);
 /* Appends a series (copied). time may be NULL: 1..n. */
@@ -602,6 +610,42 @@ typedef struct {
     double mase;     /* pooled MAE / scale, per series, averaged over series */
     double coverage; /* share of actuals inside the widest interval asked; NaN without */
 } recur_scores;
+
+/* Accumulates the scores of one method over series, forecast origins and
+ * steps 1..H. The aggregates, pooled (step < 0) or for one step:
+ *   n, mae, rmse, mape, coverage   over every forecast value scored (pooled);
+ *   smape, mase                    per series first (that series' forecasts),
+ *                                  then the mean over series (the M4 convention);
+ *                                  a series without a MASE scale (NaN or 0) is
+ *                                  left out of the MASE mean.
+ * With one series and one origin, these are the textbook single-series scores. */
+typedef struct recur_scorer recur_scorer;
+
+recur_status recur_scorer_new(int H, recur_scorer **out, recur_error *err);
+void recur_scorer_free(recur_scorer *s);
+/* Adds a series (index 0, 1, ... in call order); `scale` is its MASE scale
+ * (recur_mase_scale). */
+recur_status recur_scorer_series(recur_scorer *s, double scale, recur_error *err);
+/* One forecast of series `series`: steps 1..n (n <= H) of actual y and
+ * forecast f; lo/hi (n values: the widest interval) may be NULL, and a NaN
+ * bound leaves that value out of the coverage. A non-finite actual or
+ * forecast is refused (RECUR_E_DATA). */
+recur_status recur_scorer_add(recur_scorer *s, size_t series, const double *y, const double *f, const double *lo,
+                              const double *hi, int n, recur_error *err);
+/* Pooled scores (step < 0) or those of step 0..H-1. */
+recur_scores recur_scorer_result(const recur_scorer *s, int step);
+
+/* Scores a whole panel of forecasts, series by series in `actual`'s order:
+ * series s of `actual` (its H_s <= H values) is matched by id with `train`
+ * (its MASE scale, season m) and with `forecast` (its first H_s values); lo
+ * and hi (NULL: none) are the widest interval as panels with the same ids.
+ * With forecast NULL, baseline `b` is forecast from each train series
+ * instead, with intervals at `level` (0: none). RECUR_E_DATA, naming the
+ * files and the id, for an actual id missing from train or forecast, a
+ * forecast shorter than the actual values, a forecast id unknown to actual. */
+recur_status recur_scorer_add_panel(recur_scorer *s, const recur_panel *actual, const recur_panel *train, int season,
+                                    const recur_panel *forecast, const recur_panel *lo, const recur_panel *hi,
+                                    recur_baseline b, double level, recur_error *err);
 
 /* ====== Forecasting: global models (src/forecast/forecaster.c) ======
  *
@@ -743,6 +787,20 @@ const char *recur_backtest_method(const recur_backtest *b, int k);
 recur_scores recur_backtest_scores(const recur_backtest *b, int k, int step);
 /* The method with the lowest pooled MASE (MAE when MASE is undefined). */
 int recur_backtest_best(const recur_backtest *b);
+/* Seasonal period used (o->season or the inferred one). */
+int recur_backtest_season(const recur_backtest *b);
+
+/* Forecasts of method k for the panel's first series, for plots: origin o
+ * (0 <= o < n_origins) is value index first + o*stride (values known), its
+ * forecasts for the next H values at mean[o*H + j], the widest interval at
+ * lo/hi (NaN without levels). Pointers live as long as the backtest. */
+typedef struct {
+    size_t n_origins, first, stride;
+    int H;
+    const double *mean, *lo, *hi; /* (n_origins, H) */
+} recur_backtest_path;
+
+recur_backtest_path recur_backtest_first_series(const recur_backtest *b, int k);
 
 /* ====== Keras files (src/io/keras_*.c) ====== */
 

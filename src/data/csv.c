@@ -858,9 +858,9 @@ recur_status rc_csv_column(const rc_csv *c, const char *want, const char *what, 
     char avail[320];
     long first, second;
     *idx = -1;
-    if (!want) {
+    if (!want) { /* the date names, and "ds" (the time column of long forecasting files) */
         for (size_t i = 0; i < c->nh && *idx < 0; i++)
-            if (is_date_name(c->hname[i])) *idx = (long)i;
+            if (is_date_name(c->hname[i]) || rc_eq_ci(c->hname[i], strlen(c->hname[i]), "ds")) *idx = (long)i;
         return RECUR_OK;
     }
     if (!want[0]) return RECUR_OK;

@@ -29,7 +29,7 @@ size_t rc_csv_header_count(const rc_csv *c);
 const char *rc_csv_header(const rc_csv *c, size_t i);
 /* Header index of column `want` (case-insensitive, trimmed) in *idx; `what`
  * names it in messages ("id", "value"). want NULL: the first date-like name
- * (date, timestamp, time, ...), -1 when none; "" : none (-1). Errors list
+ * (date, timestamp, time, ..., or ds), -1 when none; "" : none (-1). Errors list
  * the header. */
 recur_status rc_csv_column(const rc_csv *c, const char *want, const char *what, long *idx, recur_error *err);
 /* Next non-blank record; *got = 0 at the end. *line: its first line. */

@@ -19,6 +19,7 @@
  */
 #include "core/core.h"
 #include "data/data.h"
+#include "forecast/forecast.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -44,6 +45,7 @@ typedef struct {
 } cadence;
 
 struct recur_panel {
+    char *path;       /* the file read, for messages (NULL: built in memory) */
     int time_is_index;
     int text;         /* TX_*: how recur_panel_time_text writes a time */
     series *s;
@@ -140,6 +142,7 @@ void recur_panel_free(recur_panel *p)
     }
     free(p->s);
     free(p->slot);
+    free(p->path);
     free(p);
 }
 
@@ -173,6 +176,16 @@ recur_status recur_panel_add(recur_panel *p, const char *id, const double *y, co
     p->s[k].n = n;
     return RECUR_OK;
 }
+
+static recur_status set_path(recur_panel *p, const char *path, recur_error *err)
+{
+    size_t n = strlen(path);
+    if (!(p->path = malloc(n + 1))) return rc_error(err, RECUR_E_NOMEM, "%s: out of memory", path);
+    memcpy(p->path, path, n + 1);
+    return RECUR_OK;
+}
+
+const char *rc_panel_path(const recur_panel *p) { return p && p->path ? p->path : "the panel"; }
 
 /* ====== Long CSV ====== */
 
@@ -378,6 +391,20 @@ static recur_status group_rows(const char *path, recur_panel *p, row *r, size_t 
     return RECUR_OK;
 }
 
+/* The value column when none is named: the only one left besides id and time. */
+static recur_status only_other_column(const char *path, const rc_csv *c, long id_col, long t_col, long *v_col,
+                                      recur_error *err)
+{
+    size_t left = 0;
+    for (size_t i = 0; i < rc_csv_header_count(c); i++)
+        if ((long)i != id_col && (long)i != t_col) {
+            if (left++ == 0) *v_col = (long)i;
+        }
+    if (left == 1) return RECUR_OK;
+    return rc_error(err, RECUR_E_INVALID, "%s: %s; name the value column (--column)", path,
+                    left ? "the header has several value columns" : "the header has no value column");
+}
+
 recur_status recur_panel_read_csv(const char *path, const recur_panel_opts *o, recur_panel **out, recur_error *err)
 {
     rc_csv *c = NULL;
@@ -388,14 +415,18 @@ recur_status recur_panel_read_csv(const char *path, const recur_panel_opts *o, r
     if (!out) return rc_error(err, RECUR_E_INVALID, "recur_panel_read_csv: out is NULL");
     *out = NULL;
     if (!path || !o) return rc_error(err, RECUR_E_INVALID, "recur_panel_read_csv: path and options are required");
-    if (!o->value_column || !o->value_column[0])
-        return rc_error(err, RECUR_E_INVALID, "%s: no value column given (--column)", path);
     recur_status rc = rc_csv_open(path, &c, err);
     if (rc) return rc;
-    if ((rc = rc_csv_column(c, o->value_column, "value", &v_col, err))) goto done;
     if (o->id_column && (rc = rc_csv_column(c, o->id_column, "id", &id_col, err))) goto done;
-    if ((rc = rc_csv_column(c, o->time_column, "time", &t_col, err))) goto done;
-    if (t_col >= 0 && (t_col == v_col || t_col == id_col)) t_col = -1;
+    if (o->value_column) {
+        if ((rc = rc_csv_column(c, o->value_column, "value", &v_col, err))) goto done;
+        if ((rc = rc_csv_column(c, o->time_column, "time", &t_col, err))) goto done;
+        if (t_col >= 0 && (t_col == v_col || t_col == id_col)) t_col = -1;
+    } else {
+        if ((rc = rc_csv_column(c, o->time_column, "time", &t_col, err))) goto done;
+        if (t_col == id_col) t_col = -1;
+        if ((rc = only_other_column(path, c, id_col, t_col, &v_col, err))) goto done;
+    }
     if (id_col >= 0 && id_col == v_col) {
         rc = rc_error(err, RECUR_E_INVALID, "%s: the id column and the value column are both \"%s\"", path,
                       o->value_column);
@@ -404,6 +435,7 @@ recur_status recur_panel_read_csv(const char *path, const recur_panel_opts *o, r
     if ((rc = recur_panel_new(1, &p, err))) goto done;
     if ((rc = read_rows(path, c, p, id_col, t_col, v_col, o->missing, &r, &n, err))) goto done;
     if ((rc = group_rows(path, p, r, n, o->missing, err))) goto done;
+    if ((rc = set_path(p, path, err))) goto done;
     *out = p;
     p = NULL;
 done:
@@ -458,7 +490,7 @@ recur_status recur_panel_read_wide(const char *path, recur_panel **out, recur_er
             rc_show(shown, txt, len);
             rc = rc_error(err, cell == RC_CELL_MISSING ? RECUR_E_DATA : RECUR_E_PARSE,
                           "%s:%zu: series \"%s\", value %zu (field %zu): %s (\"%s\")", path, line, id, j, j + 1,
-                          cell == RC_CELL_MISSING ? "missing value before the end of the row" : "not a number",
+                          cell == RC_CELL_MISSING ? "missing value (only the end of a row may be padded)" : "not a number",
                           shown);
         }
         if (rc) break;
@@ -474,6 +506,7 @@ recur_status recur_panel_read_wide(const char *path, recur_panel **out, recur_er
     }
     if (!rc && recur_panel_count(p) == 0)
         rc = rc_error(err, RECUR_E_DATA, "%s: no series: the file has only its header", path);
+    if (!rc) rc = set_path(p, path, err);
     if (!rc) {
         *out = p;
         p = NULL;
@@ -482,6 +515,43 @@ recur_status recur_panel_read_wide(const char *path, recur_panel **out, recur_er
     recur_panel_free(p);
     rc_csv_close(c);
     return rc;
+}
+
+recur_status recur_panel_read_any(const char *path, const recur_panel_opts *o, recur_panel **out, recur_error *err)
+{
+    rc_csv *c = NULL;
+    if (!out) return rc_error(err, RECUR_E_INVALID, "recur_panel_read_any: out is NULL");
+    *out = NULL;
+    if (!path || !o) return rc_error(err, RECUR_E_INVALID, "recur_panel_read_any: path and options are required");
+    recur_status rc = rc_csv_open(path, &c, err);
+    if (rc) return rc;
+    int wide = rc_csv_header_count(c) >= 2 && strcmp(rc_csv_header(c, 0), "V1") == 0 &&
+               strcmp(rc_csv_header(c, 1), "V2") == 0;
+    rc_csv_close(c);
+    return wide ? recur_panel_read_wide(path, out, err) : recur_panel_read_csv(path, o, out, err);
+}
+
+int recur_panel_levels(const char *path, double *levels, int cap, recur_error *err)
+{
+    rc_csv *c = NULL;
+    int n = 0;
+    if (!path || (!levels && cap > 0)) return rc_error(err, RECUR_E_INVALID, "recur_panel_levels: path is NULL"), -1;
+    if (rc_csv_open(path, &c, err)) return -1;
+    for (size_t i = 0; i < rc_csv_header_count(c) && n < cap; i++) {
+        const char *h = rc_csv_header(c, i);
+        char *end, want[80];
+        if (!rc_eq_ci(h, 2, "lo")) continue;
+        double L = strtod(h + 2, &end);
+        if (end == h + 2 || *end || !(L > 0 && L < 100) || strlen(h) > 60) continue;
+        snprintf(want, sizeof want, "hi%s", h + 2);
+        for (size_t j = 0; j < rc_csv_header_count(c); j++)
+            if (rc_eq_ci(rc_csv_header(c, j), strlen(rc_csv_header(c, j)), want)) {
+                levels[n++] = L;
+                break;
+            }
+    }
+    rc_csv_close(c);
+    return n;
 }
 
 /* ====== Queries ====== */
