@@ -40,7 +40,7 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH_SRC = $(wildcard bench/*.c)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib test asan valgrind fuzz bench clean deps demo
+.PHONY: all lib test asan valgrind fuzz bench bench-m4 clean deps demo
 all: $(BUILD)/librecur.a $(BUILD)/recur $(BUILD)/refcheck $(EXAMPLES)
 lib: $(BUILD)/librecur.a
 
@@ -92,6 +92,7 @@ test: all $(TESTS)
 	@sh tests/test_kill.sh $(BUILD)/recur
 	@sh tests/test_limits.sh $(BUILD)/recur
 	@sh tests/test_forecast.sh $(BUILD)/recur
+	@sh tests/test_forecaster.sh $(BUILD)/recur
 
 # fontconfig (under PLplot's cairo driver) keeps a one-time cache that
 # LeakSanitizer reports; tests/lsan.supp suppresses exactly that library.
@@ -114,6 +115,15 @@ valgrind: all $(TESTS)
 
 bench: all $(BENCHES)
 	@sh bench/run.sh $(BUILD)
+
+# The M4 competition's Hourly set end to end with the CLI (train, forecast,
+# score beside the competition's table; docs/forecasting.md).
+$(BUILD)/bench/m4: bench/m4/m4.c $(BUILD)/librecur.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/librecur.a $(LIBS)
+
+bench-m4: all $(BUILD)/bench/m4
+	@sh bench/m4/run.sh $(BUILD)
 
 # libFuzzer targets (clang) for the CSV reader, model files and layer specs,
 # each for FUZZ_SECONDS (default 600) on a copy of its corpus.

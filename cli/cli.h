@@ -53,6 +53,17 @@ struct json_t *cli_scores_json(const recur_scores *r, double level);
 /* Prints o compactly on stdout and releases it; CLI_RUNTIME when o is NULL. */
 int cli_json_print(struct json_t *o);
 
+/* ====== Global models (cmd_panel.c) ====== */
+
+/* `recur train` with --id-column or --preset: a forecaster over a panel. */
+int cli_train_panel(int argc, char **argv);
+/* `recur forecast` with a forecaster file: long rows with intervals. */
+int cli_forecast_panel(int argc, char **argv);
+/* 1 when argv holds one of the long options (as "--opt" or "--opt=..."). */
+int cli_has_option(int argc, char **argv, const char *const *opts, int n);
+/* The value of a long option in argv ("--opt V" or "--opt=V"), or NULL. */
+const char *cli_option_value(int argc, char **argv, const char *opt);
+
 /* ====== Messages (main.c) ====== */
 
 /* "recur CMD: <msg>" on stderr; returns CLI_USAGE. */

@@ -714,6 +714,12 @@ const char *recur_forecaster_id(const recur_forecaster *f, size_t i);
 /* Series skipped by fit as too short (ids; NULL past the end). */
 size_t recur_forecaster_n_skipped(const recur_forecaster *f);
 const char *recur_forecaster_skipped(const recur_forecaster *f, size_t i);
+/* Names of the training file's id, time and value columns (NULL: none),
+ * kept in the file so that a forecast reads the same layout. which: 0 id,
+ * 1 time, 2 value. */
+recur_status recur_forecaster_set_columns(recur_forecaster *f, const char *id, const char *time, const char *value,
+                                          recur_error *err);
+const char *recur_forecaster_column(const recur_forecaster *f, int which);
 /* One line describing the recipe (transform, window, layers, ensemble) into buf. */
 size_t recur_forecaster_describe(const recur_forecaster *f, char *buf, size_t cap);
 /* Forecast H (<= horizon) steps after y[0..n) of series `id` (its stored

@@ -31,8 +31,9 @@
 #include <string.h>
 
 #define TUTORIAL_SPEC "lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(1)"
-#define FORECAST_SPEC "lstm(64) dense(1)"
+#define FORECAST_SPEC "lstm(128) dense(1)"
 #define VAL_WINDOWS 256 /* validation windows wanted over the whole panel */
+#define MIN_EPOCH 2048  /* training samples per epoch at least (windows repeated), with max_windows */
 
 recur_forecaster_opts recur_forecaster_opts_default(recur_preset preset)
 {
@@ -42,7 +43,7 @@ recur_forecaster_opts recur_forecaster_opts_default(recur_preset preset)
     o.horizon = 1;
     o.seed = 42;
     if (preset == RECUR_PRESET_FORECAST) {
-        o.seeds = 3, o.epochs = 40, o.batch_size = 256, o.patience = 5, o.max_windows = 16384;
+        o.seeds = 3, o.epochs = 80, o.batch_size = 256, o.patience = 10, o.max_windows = 65536;
     } else {
         o.seeds = 1, o.epochs = 50, o.batch_size = 64, o.patience = 0, o.max_windows = 0;
     }
@@ -94,6 +95,23 @@ size_t recur_forecaster_n_skipped(const recur_forecaster *f) { return f ? f->n_s
 const char *recur_forecaster_skipped(const recur_forecaster *f, size_t i)
 {
     return f && i < f->n_skipped ? f->skipped[i] : NULL;
+}
+
+recur_status recur_forecaster_set_columns(recur_forecaster *f, const char *id, const char *time, const char *value,
+                                          recur_error *err)
+{
+    const char *v[3] = {id, time, value};
+    for (int k = 0; k < 3; k++)
+        if (v[k] && strlen(v[k]) >= sizeof f->columns[k])
+            return rc_error(err, RECUR_E_INVALID, "forecaster: column name \"%.40s...\" is longer than %zu characters",
+                            v[k], sizeof f->columns[k] - 1);
+    for (int k = 0; k < 3; k++) snprintf(f->columns[k], sizeof f->columns[k], "%s", v[k] ? v[k] : "");
+    return RECUR_OK;
+}
+
+const char *recur_forecaster_column(const recur_forecaster *f, int which)
+{
+    return f && which >= 0 && which < 3 && f->columns[which][0] ? f->columns[which] : NULL;
 }
 
 size_t recur_forecaster_describe(const recur_forecaster *f, char *buf, size_t cap)
@@ -260,6 +278,20 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Mean |v_t - v_{t-lag}| over v[0..n) (0 when n <= lag). */
+static double mean_abs_diff(const double *v, size_t n, size_t lag)
+{
+    double sum = 0;
+    for (size_t t = lag; t < n; t++) sum += fabs(v[t] - v[t - lag]);
+    return n > lag ? sum / (double)(n - lag) : 0;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* Training window w (0..total) -> series and origin. */
 static void locate(const series_data *sd, size_t ns, size_t w, const recur_forecaster *f, size_t *s, size_t *t)
 {
@@ -286,7 +318,15 @@ typedef struct {
 static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recur_float *pv, recur_error *err)
 {
     const recur_forecaster_opts *o = c->o;
+    /* Windows per epoch: max_windows drawn afresh; a panel with fewer passes
+     * over all of them, repeated up to MIN_EPOCH so that a short series still
+     * gets enough updates per epoch for early stopping to see progress. */
     size_t per_ep = (o->max_windows > 0 && (size_t)o->max_windows < c->total) ? (size_t)o->max_windows : c->total;
+    size_t fill = per_ep;
+    if (o->max_windows > 0 && per_ep < MIN_EPOCH) {
+        size_t want = (size_t)o->max_windows < MIN_EPOCH ? (size_t)o->max_windows : MIN_EPOCH;
+        fill = per_ep < want ? (want + per_ep - 1) / per_ep * per_ep : per_ep;
+    }
     const int steps = f->T / f->chunk;
     recur_compile_opts co = c->co;
     co.seed = o->seed + (uint64_t)k;
@@ -295,7 +335,7 @@ static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recu
     recur_model *m = f->net[k];
     size_t np = recur_model_n_params(m);
     size_t *perm = malloc(c->total * sizeof *perm);
-    recur_float *x = malloc(per_ep * (size_t)f->T * sizeof *x), *y = malloc(per_ep * (size_t)f->H * sizeof *y);
+    recur_float *x = malloc(fill * (size_t)f->T * sizeof *x), *y = malloc(fill * (size_t)f->H * sizeof *y);
     recur_float *best = malloc(np * sizeof *best);
     if (!perm || !x || !y || !best) {
         st = rc_error(err, RECUR_E_NOMEM, "forecaster: out of memory for %zu windows", per_ep);
@@ -315,9 +355,9 @@ static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recu
                 size_t j = i + (size_t)rc_rng_below(&rng, c->total - i), tmp = perm[i];
                 perm[i] = perm[j], perm[j] = tmp;
             }
-        for (size_t i = 0; i < per_ep; i++) {
+        for (size_t i = 0; i < fill; i++) {
             size_t s, t;
-            locate(c->sd, c->ns, perm[i], f, &s, &t);
+            locate(c->sd, c->ns, perm[i % per_ep], f, &s, &t);
             cut(f, c->sd[s].v, t, x + i * (size_t)f->T, y + i * (size_t)f->H);
         }
         recur_fit_opts fo = recur_fit_opts_default();
@@ -327,7 +367,7 @@ static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recu
         if (o->progress) fo.progress = batch_progress, fo.progress_user = &pc;
         double hl[1], hv[1];
         recur_history hist = {0, 0, hl, hv};
-        if ((st = recur_model_fit(m, x, y, per_ep, steps, NULL, NULL, 0, &fo, &hist, err))) goto done;
+        if ((st = recur_model_fit(m, x, y, fill, steps, NULL, NULL, 0, &fo, &hist, err))) goto done;
         double val = NAN;
         if ((st = recur_model_evaluate(m, c->xv, c->yv, c->nv, steps, &val, NULL, NULL, err))) goto done;
         if (!isfinite(val)) {
@@ -363,8 +403,8 @@ done:
 }
 
 /* The recipe's fixed parts from the options (season known). */
-static recur_status recipe(recur_forecaster *f, const recur_forecaster_opts *o, recur_compile_opts *co,
-                           recur_error *err)
+static recur_status recipe(recur_forecaster *f, const recur_forecaster_opts *o, size_t median_n,
+                           recur_compile_opts *co, recur_error *err)
 {
     const char *spec = o->layers;
     *co = recur_compile_opts_default();
@@ -372,11 +412,14 @@ static recur_status recipe(recur_forecaster *f, const recur_forecaster_opts *o, 
         f->log_ok = 1, f->scaler = RECUR_SCALER_STANDARD;
         f->chunk = f->season > 1 ? f->season : 1;
         f->anchor = f->season > 1 ? f->season : 1;
-        int T = o->timestep > 0 ? o->timestep : 3 * f->season;
-        if (o->timestep <= 0 && T < 2 * f->H) T = 2 * f->H;
-        if (o->timestep <= 0 && T < 16) T = 16;
-        f->T = (T + f->chunk - 1) / f->chunk * f->chunk;
-        if (!spec) spec = FORECAST_SPEC;
+        /* A quarter of the typical series, between a few seasons and a week of hours. */
+        int tmin = 3 * f->season, tmax;
+        if (tmin < 2 * f->H) tmin = 2 * f->H;
+        if (tmin < 16) tmin = 16;
+        tmax = 7 * f->season > tmin ? 7 * f->season : f->season > 1 ? tmin : 2 * tmin;
+        long T = o->timestep > 0 ? o->timestep : (long)(median_n / 4);
+        if (o->timestep <= 0) T = T < tmin ? tmin : T > tmax ? tmax : T;
+        f->T = (int)((T + f->chunk - 1) / f->chunk * f->chunk);
         co->loss = RECUR_LOSS_MAE;
         co->optim = recur_optim_opts_default(RECUR_OPT_ADAM);
     } else {
@@ -385,13 +428,29 @@ static recur_status recipe(recur_forecaster *f, const recur_forecaster_opts *o, 
         if (!spec) spec = TUTORIAL_SPEC;
     }
     if (f->anchor > f->T) f->anchor = f->T;
+    if (spec && strlen(spec) >= sizeof f->spec)
+        return rc_error(err, RECUR_E_INVALID, "forecaster: layer spec longer than %d characters", RC_FC_SPEC_MAX - 1);
+    if (spec) snprintf(f->spec, sizeof f->spec, "%s", spec);
+    return RECUR_OK;
+}
+
+/* The forecast preset's network grows with the data: lstm(32) below 8192
+ * training windows, lstm(64) below 65536, lstm(128) from there (measured on
+ * the classic series and M4 Hourly, docs/forecasting.md). Then the spec is
+ * built once to check it and keep its canonical text with dense(H). */
+static recur_status set_spec(recur_forecaster *f, size_t total, const recur_compile_opts *co, recur_error *err)
+{
+    const char *spec = f->spec;
+    if (!spec[0]) spec = total < 8192 ? "lstm(32) dense(1)" : total < 65536 ? "lstm(64) dense(1)" : FORECAST_SPEC;
     if (strlen(spec) >= sizeof f->spec)
         return rc_error(err, RECUR_E_INVALID, "forecaster: layer spec longer than %d characters", RC_FC_SPEC_MAX - 1);
     /* Keep the spec as built: a probe build gives the canonical text with dense(H). */
     recur_model *m = NULL;
     recur_status st = rc_fc_build_net(spec, f->chunk, f->H, co, &m, err);
     if (st) return st;
-    recur_model_spec(m, f->spec, sizeof f->spec);
+    char canon[RC_FC_SPEC_MAX];
+    recur_model_spec(m, canon, sizeof canon);
+    memcpy(f->spec, canon, sizeof canon);
     recur_model_free(m);
     return RECUR_OK;
 }
@@ -447,7 +506,9 @@ recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_pa
     f->season = o->season > 0 ? o->season : recur_panel_infer_season(p);
     if (f->season < 1) f->season = 1;
     recur_compile_opts co;
-    if ((st = recipe(f, o, &co, err))) goto fail;
+    for (size_t s = 0; s < np; s++) keep[s] = n_train ? n_train[s] : recur_panel_length(p, s);
+    qsort(keep, np, sizeof *keep, cmp_size);
+    if ((st = recipe(f, o, keep[np / 2], &co, err))) goto fail;
 
     /* Validation tail per series: H values, more when there are few series. */
     size_t per = (VAL_WINDOWS + np - 1) / np, ns = 0, total = 0, nv = 0;
@@ -486,6 +547,7 @@ recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_pa
         goto fail;
     }
     f->n_series = ns;
+    if ((st = set_spec(f, total, &co, err))) goto fail;
     xv = malloc(nv * (size_t)f->T * sizeof *xv), yv = malloc(nv * (size_t)H * sizeof *yv);
     pk = malloc((size_t)o->seeds * nv * (size_t)H * sizeof *pk);
     free(f->res);
@@ -496,6 +558,7 @@ recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_pa
         goto fail;
     }
     size_t w = 0;
+    double lag1 = 0, lagm = 0;
     for (size_t k = 0; k < ns; k++) {
         series_data *d = &sd[k];
         const double *y = recur_panel_values(p, keep[k]);
@@ -510,9 +573,19 @@ recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_pa
             goto fail;
         }
         for (size_t i = 0; i < d->n; i++) d->v[i] = to_v(f, r, to_z(r, y[i]));
-        for (size_t t = d->n_fit; t + (size_t)H <= d->n; t++, w++)
-            cut(f, d->v, t, xv + w * (size_t)f->T, yv + w * (size_t)H);
+        if (f->anchor > 1) {
+            lag1 += mean_abs_diff(d->v, d->n_fit, 1);
+            lagm += mean_abs_diff(d->v, d->n_fit, (size_t)f->season);
+        }
     }
+    /* The level a window is taken relative to: its last season's mean when the
+     * seasonal naive forecast beats the naive one on the training values
+     * (scaled, averaged over series), else its last value, so that an output
+     * of 0 is the better of the two simple forecasts. */
+    if (f->anchor > 1 && !(lagm < lag1)) f->anchor = 1;
+    for (size_t k = 0; k < ns; k++)
+        for (size_t t = sd[k].n_fit; t + (size_t)H <= sd[k].n; t++, w++)
+            cut(f, sd[k].v, t, xv + w * (size_t)f->T, yv + w * (size_t)H);
 
     fit_ctx c = {o, co, sd, ns, total, xv, yv, nv};
     for (int k = 0; k < o->seeds; k++)

@@ -26,6 +26,7 @@ struct recur_forecaster {
     int log_ok;   /* 1: positive series are modelled in logs */
     recur_scaler_kind scaler;
     char spec[RC_FC_SPEC_MAX]; /* layers as built (last dense H wide) */
+    char columns[3][64];       /* id, time and value column names of the training file ("": none) */
     int n_nets;
     recur_model **net;         /* (n_nets) compiled networks */
     size_t n_series;

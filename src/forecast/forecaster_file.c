@@ -11,7 +11,7 @@
  *    "net2.dense.bias": ...,
  *    "residuals": {"dtype": "F32", "shape": [H, n], ...}}
  *
- * config: {"preset": "forecast", "horizon": 48, "season": 24, "timestep": 96,
+ * config: {"columns": ["unique_id", "ds", "y"], "preset": "forecast", "horizon": 48, "season": 24, "timestep": 96,
  *          "chunk": 24, "anchor": 24, "log": 1, "scaler": "standard",
  *          "layers": "lstm(64) dense(48)", "nets": 3,
  *          "series": [{"id": "H1", "log": 1, "a": 6.4, "b": 0.3}, ...],
@@ -54,7 +54,8 @@ static json_t *config_json(const recur_forecaster *f)
         json_decref(skipped);
         return NULL;
     }
-    return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:i, s:o, s:o}", "preset",
+    return json_pack("{s:[s, s, s], s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:i, s:o, s:o}", "columns",
+                     f->columns[0], f->columns[1], f->columns[2], "preset",
                      f->preset == RECUR_PRESET_FORECAST ? "forecast" : "tutorial", "horizon", f->H, "season",
                      f->season, "timestep", f->T, "chunk", f->chunk, "anchor", f->anchor, "log", f->log_ok, "scaler",
                      f->scaler == RECUR_SCALER_STANDARD ? "standard" : "minmax", "layers", f->spec, "nets", f->n_nets,
@@ -178,16 +179,17 @@ static recur_status parse_config(const rc_mf_ctx *c, const char *text, json_t **
 {
     json_error_t je;
     json_t *cfg = json_loads(text, JSON_REJECT_DUPLICATES, &je), *series = NULL, *skipped = NULL;
-    const char *preset = NULL, *scaler = NULL, *layers = NULL;
+    const char *preset = NULL, *scaler = NULL, *layers = NULL, *col[3] = {NULL, NULL, NULL};
     int H = 0, season = 0, T = 0, chunk = 0, anchor = 0, lg = 0, nets = 0;
     *cfg_out = cfg;
     if (!cfg) return rc_mf_bad(c, "__metadata__.forecaster is not valid JSON: %s", je.text);
-    if (json_unpack(cfg, "{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:i, s:o, s:o}", "preset", &preset, "horizon",
+    if (json_unpack(cfg, "{s:[s, s, s], s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:i, s:o, s:o}", "columns",
+                    &col[0], &col[1], &col[2], "preset", &preset, "horizon",
                     &H, "season", &season, "timestep", &T, "chunk", &chunk, "anchor", &anchor, "log", &lg, "scaler",
                     &scaler, "layers", &layers, "nets", &nets, "series", &series, "skipped", &skipped) != 0 ||
         !json_is_array(series) || !json_is_array(skipped))
-        return rc_mf_bad(c, "__metadata__.forecaster lacks a field or has one of the wrong type (preset, horizon, "
-                            "season, timestep, chunk, anchor, log, scaler, layers, nets, series, skipped)");
+        return rc_mf_bad(c, "__metadata__.forecaster lacks a field or has one of the wrong type (columns, preset, "
+                            "horizon, season, timestep, chunk, anchor, log, scaler, layers, nets, series, skipped)");
     if (H < 1 || H > 100000 || nets < 1 || nets > 1000 || json_array_size(series) < 1 ||
         strlen(layers) >= RC_FC_SPEC_MAX)
         return rc_mf_bad(c, "forecaster config out of range (horizon %d, %d networks, %zu series)", H, nets,
@@ -201,6 +203,7 @@ static recur_status parse_config(const rc_mf_ctx *c, const char *text, json_t **
     f->season = season, f->T = T, f->chunk = chunk, f->anchor = anchor, f->log_ok = lg != 0;
     f->scaler = strcmp(scaler, "standard") == 0 ? RECUR_SCALER_STANDARD : RECUR_SCALER_MINMAX;
     memcpy(f->spec, layers, strlen(layers) + 1);
+    if ((st = recur_forecaster_set_columns(f, col[0], col[1], col[2], c->err))) return st;
     for (size_t s = 0; s < ns; s++) {
         const char *id = NULL;
         int use_log = 0;
