@@ -45,7 +45,7 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH_SRC = $(wildcard bench/*.c)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib shared man test asan tsan valgrind fuzz bench clean deps demo install uninstall
+.PHONY: all lib shared man test asan tsan valgrind fuzz bench clean deps demo install uninstall bench-m4
 all: $(BUILD)/librecur.a $(BUILD)/recur $(BUILD)/refcheck $(EXAMPLES)
 lib: $(BUILD)/librecur.a
 
@@ -98,6 +98,8 @@ test: all $(TESTS)
 	@sh tests/test_limits.sh $(BUILD)/recur
 	@sh tests/test_stream.sh $(BUILD)/recur
 	@EXTRA_LDFLAGS="$(EXTRA_LDFLAGS)" sh tests/test_install.sh "$(MAKE)" $(BUILD)
+	@sh tests/test_forecast.sh $(BUILD)/recur
+	@sh tests/test_forecaster.sh $(BUILD)/recur
 
 # fontconfig (under PLplot's cairo driver) keeps a one-time cache that
 # LeakSanitizer reports; tests/lsan.supp suppresses exactly that library.
@@ -130,6 +132,15 @@ valgrind: all $(TESTS)
 
 bench: all $(BENCHES)
 	@sh bench/run.sh $(BUILD)
+
+# The M4 competition's Hourly set end to end with the CLI (train, forecast,
+# score beside the competition's table; docs/forecasting.md).
+$(BUILD)/bench/m4: bench/m4/m4.c $(BUILD)/librecur.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/librecur.a $(LIBS)
+
+bench-m4: all $(BUILD)/bench/m4
+	@sh bench/m4/run.sh $(BUILD)
 
 # libFuzzer targets (clang) for the CSV reader, model files and layer specs,
 # each for FUZZ_SECONDS (default 600) on a copy of its corpus.

@@ -38,6 +38,32 @@ int cmd_summary(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_stream(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_backtest(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+/* ====== Score tables (cmd_score.c; shared with backtest) ====== */
+
+struct json_t;
+/* Column titles, then one method's row: n, MAE, RMSE, MAPE%, sMAPE%, MASE
+ * and, when level > 0, the coverage of the level% interval ("-" for NaN). */
+void cli_scores_header(FILE *f, const char *first, double level);
+void cli_scores_row(FILE *f, const char *name, const recur_scores *r, double level);
+/* {"n","mae","rmse","mape","smape","mase"[,"coverageL"]}, NaN as null. */
+struct json_t *cli_scores_json(const recur_scores *r, double level);
+/* Prints o compactly on stdout and releases it; CLI_RUNTIME when o is NULL. */
+int cli_json_print(struct json_t *o);
+
+/* ====== Global models (cmd_panel.c) ====== */
+
+/* `recur train` with --id-column or --preset: a forecaster over a panel. */
+int cli_train_panel(int argc, char **argv);
+/* `recur forecast` with a forecaster file: long rows with intervals. */
+int cli_forecast_panel(int argc, char **argv);
+/* 1 when argv holds one of the long options (as "--opt" or "--opt=..."). */
+int cli_has_option(int argc, char **argv, const char *const *opts, int n);
+/* The value of a long option in argv ("--opt V" or "--opt=V"), or NULL. */
+const char *cli_option_value(int argc, char **argv, const char *opt);
 
 /* ====== Messages (main.c) ====== */
 
@@ -111,6 +137,9 @@ typedef struct {
 int cli_out_open(cli_out *o, const char *opt, const char *path);
 int cli_out_close(cli_out *o, int ok);
 double cli_now(void); /* monotonic seconds */
+/* One CSV field, quoted (with "" for ") when it holds a comma, quote or line
+ * break (cmd_report.c). */
+void cli_csv_field(FILE *f, const char *s);
 
 /* ====== Training session (cmd_common.c) ====== */
 

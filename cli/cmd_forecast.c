@@ -231,6 +231,11 @@ int cmd_forecast(int argc, char **argv)
     static const char *const missings[] = {"error", "drop", "ffill"};
     const char *cmd = "forecast", *model = NULL, *data = NULL;
     int rc = 0, c, steps = 1, missing = -1; /* -1: the model's policy */
+    /* A forecaster file, or options only a forecaster has: cmd_panel.c. */
+    static const char *const panel_opts[] = {"--level", "--out", "--plot", "--plot-id"};
+    const char *given = cli_option_value(argc, argv, "--model");
+    if ((given && recur_forecaster_file(given)) || cli_has_option(argc, argv, panel_opts, 4))
+        return cli_forecast_panel(argc, argv);
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {

@@ -298,8 +298,7 @@ void cli_row_label(const recur_table *t, size_t row, char *buf, size_t cap)
         snprintf(buf, cap, "%zu", row);
 }
 
-/* One CSV field, quoted when it holds a comma, quote or line break. */
-static void csv_field(FILE *f, const char *s)
+void cli_csv_field(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
@@ -324,7 +323,7 @@ int cli_write_preds_csv(const char *opt, const char *path, const recur_table *t,
     for (size_t i = 0; i < pr->n; i++) {
         char label[128];
         cli_row_label(t, pr->row[i], label, sizeof label);
-        csv_field(o.f, label);
+        cli_csv_field(o.f, label);
         fprintf(o.f, ",%.10g", pr->truth[i * (size_t)pr->h]);
         for (int k = 0; k < pr->h; k++) fprintf(o.f, ",%.10g", pr->pred[i * (size_t)pr->h + (size_t)k]);
         fputc('\n', o.f);

@@ -45,6 +45,10 @@ static void help(void)
            "(columns, window, scaler), then prints its test scores beside the persistence\n"
            "baseline (tomorrow = today) on stdout. Summary and progress go to stderr.\n"
            "\n"
+           "Many series in one long CSV (unique_id,ds,y): --id-column C trains one global\n"
+           "model on all of them, --preset forecast selects the recommended recipe; see\n"
+           "`recur train --preset forecast --help`.\n"
+           "\n"
            "Data:\n"
            "  --data FILE             CSV file with a header row (required)\n"
            "  --column NAME           target column (default: Close)\n"
@@ -398,6 +402,10 @@ int cmd_train(int argc, char **argv)
     int rc = 0, c_opt, v, kind = RECUR_OPT_RMSPROP;
     double lr = NAN, clip = 0.0;
     uint64_t seed = 42;
+
+    /* Many series, or a recipe: a forecaster (cmd_panel.c). */
+    static const char *const panel_opts[] = {"--id-column", "--preset"};
+    if (cli_has_option(argc, argv, panel_opts, 2)) return cli_train_panel(argc, argv);
 
     cli_train_defaults(&c);
     memset(&s, 0, sizeof s);

@@ -282,6 +282,9 @@ static const command commands[] = {
     {"summary", "inspect", cmd_summary, "print the layers and parameter counts of a model or a spec"},
     {"compare", NULL, cmd_compare, "train LSTM, GRU, SimpleRNN and an MLP on the same data and compare"},
     {"stream", NULL, cmd_stream, "forecast rows as they arrive on stdin (tail -f prices.csv | recur stream)"},
+    {"backtest", NULL, cmd_backtest, "rolling-origin evaluation of a global model and four baselines"},
+    {"score", NULL, cmd_score, "score a forecast file (MAE, sMAPE, MASE, coverage) beside the baselines"},
+    {"convert", NULL, cmd_convert, "M4 wide files to the long CSV unique_id,ds,y"},
     {"demo", NULL, cmd_demo, "the Keras LSTM stock tutorial on data/AAPL.csv, end to end"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

@@ -608,7 +608,7 @@ typedef struct recur_panel recur_panel;
 typedef struct {
     const char *id_column;    /* NULL: the whole file is one series */
     const char *time_column;  /* NULL: auto, as recur_csv_opts.date_column */
-    const char *value_column; /* required */
+    const char *value_column; /* NULL: the header's only column besides the id and time ones */
     recur_missing missing;    /* null/empty values: error (default), drop or ffill */
 } recur_panel_opts;
 
@@ -623,6 +623,14 @@ recur_status recur_panel_read_csv(const char *path, const recur_panel_opts *o, r
  * row, `"H1","605","586",...`, shorter rows padded with empty fields. Times
  * are 1..n. */
 recur_status recur_panel_read_wide(const char *path, recur_panel **out, recur_error *err);
+/* Either layout, told apart by the header: an M4 wide file's begins with
+ * the names V1, V2 (recur_panel_read_wide), anything else is long
+ * (recur_panel_read_csv with o). */
+recur_status recur_panel_read_any(const char *path, const recur_panel_opts *o, recur_panel **out, recur_error *err);
+/* Interval levels of a long forecast file: L for every pair of columns loL
+ * and hiL (lo95, hi95) in its header, in header order, at most cap. Returns
+ * the count (0: none), or -1 with err filled. */
+int recur_panel_levels(const char *path, double *levels, int cap, recur_error *err);
 /* Empty panel to fill with recur_panel_add (tests, programs with data in memory). */
 recur_status recur_panel_new(int time_is_index, recur_panel **out, recur_error *err);
 /* Appends a series (copied). time may be NULL: 1..n. */
@@ -673,15 +681,54 @@ recur_status recur_baseline_forecast(recur_baseline b, const double *y, size_t n
  * when season <= 1 or n <= season). NaN when it cannot be computed. */
 double recur_mase_scale(const double *train, size_t n, int season);
 
-/* Accuracy of one method, pooled over every forecast it made. */
+/* Accuracy of one method over the forecasts it made (see recur_scorer for
+ * which are pooled and which are means over series). */
 typedef struct {
-    size_t n;        /* forecasts scored */
-    double mae, rmse;
-    double mape;     /* %; NaN when every actual is 0 */
-    double smape;    /* %, 200/n sum |y-f|/(|y|+|f|) (a 0/0 term counts 0) */
-    double mase;     /* pooled MAE / scale, per series, averaged over series */
-    double coverage; /* share of actuals inside the widest interval asked; NaN without */
+    size_t n;        /* forecast values scored */
+    double mae, rmse; /* pooled over every value */
+    double mape;     /* %, pooled over the values whose actual is not 0; NaN when none */
+    double smape;    /* %, per series 200/n sum |y-f|/(|y|+|f|) (a 0/0 term counts 0), mean over series */
+    double mase;     /* per series MAE / recur_mase_scale, mean over series (NaN: no series has a scale) */
+    double coverage; /* pooled share of actuals inside the widest interval; NaN without intervals */
 } recur_scores;
+
+/* Accumulates the scores of one method over series, forecast origins and
+ * steps 1..H. The aggregates, pooled (step < 0) or for one step:
+ *   n, mae, rmse, mape, coverage   over every forecast value scored (pooled);
+ *   smape, mase                    per series first (that series' forecasts),
+ *                                  then the mean over series (the M4 convention);
+ *                                  a series without a MASE scale (NaN or 0) is
+ *                                  left out of the MASE mean.
+ * With one series and one origin, these are the textbook single-series scores. */
+typedef struct recur_scorer recur_scorer;
+
+recur_status recur_scorer_new(int H, recur_scorer **out, recur_error *err);
+void recur_scorer_free(recur_scorer *s);
+/* Adds a series (index 0, 1, ... in call order); `scale` is its MASE scale
+ * (recur_mase_scale). */
+recur_status recur_scorer_series(recur_scorer *s, double scale, recur_error *err);
+/* One forecast of series `series`: steps 1..n (n <= H) of actual y and
+ * forecast f; lo/hi (n values: the widest interval) may be NULL, and a NaN
+ * bound leaves that value out of the coverage. A non-finite actual or
+ * forecast is refused (RECUR_E_DATA). */
+recur_status recur_scorer_add(recur_scorer *s, size_t series, const double *y, const double *f, const double *lo,
+                              const double *hi, int n, recur_error *err);
+/* Pooled scores (step < 0) or those of step 0..H-1. */
+recur_scores recur_scorer_result(const recur_scorer *s, int step);
+
+/* Scores a whole panel of forecasts, series by series in `actual`'s order:
+ * series s of `actual` (its H_s <= H values) is matched by id with `train`
+ * (its MASE scale, season m) and with `forecast` (its first H_s values); lo
+ * and hi (NULL: none) are the widest interval as panels with the same ids.
+ * With forecast NULL, baseline `b` is forecast from each train series
+ * instead, with intervals at `level` (0: none). RECUR_E_DATA, naming the
+ * files and the id, for an actual id missing from train or forecast, a
+ * forecast shorter than the actual values, a forecast id unknown to actual,
+ * and (when both have dates) a forecast step dated differently from the
+ * actual value it is scored against. */
+recur_status recur_scorer_add_panel(recur_scorer *s, const recur_panel *actual, const recur_panel *train, int season,
+                                    const recur_panel *forecast, const recur_panel *lo, const recur_panel *hi,
+                                    recur_baseline b, double level, recur_error *err);
 
 /* ====== Forecasting: global models (src/forecast/forecaster.c) ======
  *
@@ -694,39 +741,82 @@ typedef struct recur_forecaster recur_forecaster;
 
 typedef enum { RECUR_PRESET_TUTORIAL = 0, RECUR_PRESET_FORECAST } recur_preset;
 
+/* Progress of one network of the ensemble: `net` 0..nets-1, then the fit's
+ * own report (epochs and losses). Non-zero stops training (RECUR_E_INTERRUPTED). */
+typedef int (*recur_forecaster_progress_fn)(int net, int nets, const recur_progress *p, void *user);
+
+/* Presets (docs/forecasting.md has the measurements behind FORECAST):
+ *   TUTORIAL  values MinMax-scaled per series, T 60 values, one per step,
+ *             lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(H),
+ *             RMSprop, MSE, 50 epochs, batch 64, every window each epoch.
+ *   FORECAST  log of positive series, standardised per series, each window
+ *             taken relative to the mean of its last season (output 0 = that
+ *             level), T = max(3m, 2H, 16) values fed one season (m values) per
+ *             step, lstm(64) dense(H), Adam, MAE, batch 256, up to 16384
+ *             windows drawn afresh each epoch, 40 epochs with early stopping
+ *             (patience 5) on the validation tail, 3 seeds, median. */
 typedef struct {
     recur_preset preset;
     int horizon;          /* H values per forecast (1) */
     int season;           /* seasonal period (0: infer from the panel) */
-    int timestep;         /* window length T (0: the preset's) */
+    int timestep;         /* window length T in values (0: the preset's) */
     const char *layers;   /* layer spec (NULL: the preset's); last layer widened to H */
-    int seeds;            /* ensemble size (1) */
+    int seeds;            /* ensemble size (preset: 1 tutorial, 3 forecast) */
     int epochs;           /* (preset) */
     int batch_size;       /* (preset) */
     int patience;         /* early stopping on the validation tail (preset; 0 = off) */
+    int max_windows;      /* training windows drawn per epoch (preset; 0 = all) */
     int threads;          /* 0: every core */
-    uint64_t seed;        /* 42 */
-    recur_progress_fn progress; /* per network; `user` gets the seed index in the message */
+    uint64_t seed;        /* 42; network k uses seed + k */
+    recur_forecaster_progress_fn progress;
     void *progress_user;
 } recur_forecaster_opts;
 
 recur_forecaster_opts recur_forecaster_opts_default(recur_preset preset);
 
-/* Trains on each series' first n_train[s] values (NULL: all of them). Series
- * too short for one window are skipped; recur_forecaster_skipped says which. */
+/* Trains on each series' first n_train[s] values (NULL: all of them). The last
+ * values of each series' training part (H, more when the panel has few series:
+ * see docs) are its validation tail: windows ending there are never trained
+ * on; they drive early stopping and the interval widths (split conformal:
+ * per step, quantiles of the ensemble's absolute errors there, in the scaled
+ * space). Series too short for one training window are skipped;
+ * recur_forecaster_skipped says which. RECUR_E_DATA when every series is. */
 recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_panel *p, const size_t *n_train,
                                   recur_forecaster **out, recur_error *err);
 void recur_forecaster_free(recur_forecaster *f);
 int recur_forecaster_horizon(const recur_forecaster *f);
 int recur_forecaster_season(const recur_forecaster *f);
+int recur_forecaster_timestep(const recur_forecaster *f); /* window length T in values */
+int recur_forecaster_nets(const recur_forecaster *f);     /* ensemble size */
+/* Series the forecaster knows (their ids, in panel order). */
+size_t recur_forecaster_n_series(const recur_forecaster *f);
+const char *recur_forecaster_id(const recur_forecaster *f, size_t i);
+/* Series skipped by fit as too short (ids; NULL past the end). */
+size_t recur_forecaster_n_skipped(const recur_forecaster *f);
+const char *recur_forecaster_skipped(const recur_forecaster *f, size_t i);
+/* Names of the training file's id, time and value columns (NULL: none),
+ * kept in the file so that a forecast reads the same layout. which: 0 id,
+ * 1 time, 2 value. */
+recur_status recur_forecaster_set_columns(recur_forecaster *f, const char *id, const char *time, const char *value,
+                                          recur_error *err);
+const char *recur_forecaster_column(const recur_forecaster *f, int which);
+/* One line describing the recipe (transform, window, layers, ensemble) into buf. */
+size_t recur_forecaster_describe(const recur_forecaster *f, char *buf, size_t cap);
 /* Forecast H (<= horizon) steps after y[0..n) of series `id` (its stored
- * scaling; RECUR_E_DATA for an unknown id). levels in (0,100); lo/hi
- * (n_levels x H) may be NULL. */
+ * scaling; RECUR_E_DATA for an unknown id). A history shorter than the
+ * window is padded with its first value. levels in (0,100); lo/hi
+ * (n_levels x H, level-major) may be NULL. */
 recur_status recur_forecaster_predict(const recur_forecaster *f, const char *id, const double *y, size_t n, int H,
                                       const double *levels, int n_levels, double *mean, double *lo, double *hi,
                                       recur_error *err);
+/* Forecaster files: safetensors like model files (tensors "net<k>.<weight>",
+ * metadata "format": "recur-forecaster"; see docs/forecasting.md), written
+ * atomically. recur_model_load refuses them and recur_forecaster_load refuses
+ * model files, each with a message saying what the file is. */
 recur_status recur_forecaster_save(const recur_forecaster *f, const char *path, recur_error *err);
 recur_status recur_forecaster_load(const char *path, recur_forecaster **out, recur_error *err);
+/* 1 when `path` is a readable forecaster file (by its header), else 0. */
+int recur_forecaster_file(const char *path);
 
 /* ====== Forecasting: rolling-origin backtests (src/forecast/backtest.c) ======
  *
@@ -780,6 +870,20 @@ const char *recur_backtest_method(const recur_backtest *b, int k);
 recur_scores recur_backtest_scores(const recur_backtest *b, int k, int step);
 /* The method with the lowest pooled MASE (MAE when MASE is undefined). */
 int recur_backtest_best(const recur_backtest *b);
+/* Seasonal period used (o->season or the inferred one). */
+int recur_backtest_season(const recur_backtest *b);
+
+/* Forecasts of method k for the panel's first series, for plots: origin o
+ * (0 <= o < n_origins) is value index first + o*stride (values known), its
+ * forecasts for the next H values at mean[o*H + j], the widest interval at
+ * lo/hi (NaN without levels). Pointers live as long as the backtest. */
+typedef struct {
+    size_t n_origins, first, stride;
+    int H;
+    const double *mean, *lo, *hi; /* (n_origins, H) */
+} recur_backtest_path;
+
+recur_backtest_path recur_backtest_first_series(const recur_backtest *b, int k);
 
 /* ====== Keras files (src/io/keras_*.c) ====== */
 

@@ -124,10 +124,28 @@ static int is_leap(long y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 /* Leap years in [1, y] (negative y counts backwards through year 0). */
 static long leaps_through(long y) { return fdiv(y, 4) - fdiv(y, 100) + fdiv(y, 400); }
 
-static int month_days(long y, int m)
+int rc_month_days(long y, int m)
 {
     static const int md[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     return md[m - 1] + (m == 2 && is_leap(y));
+}
+
+int rc_weekday(long z) { return (int)(((z % 7) + 7 + 4) % 7); } /* 1970-01-01 was a Thursday */
+
+/* Whole 400-year eras (146097 days) from 0000-03-01, then years of the era
+ * counted with March first so that the leap day ends each year (H. Hinnant,
+ * "chrono-Compatible Low-Level Date Algorithms"). */
+void rc_civil_from_days(long z, long *y, int *m, int *d)
+{
+    z += 719468;
+    long era = (z >= 0 ? z : z - 146096) / 146097;
+    long doe = z - era * 146097;
+    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
 }
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar: whole
@@ -249,7 +267,7 @@ int rc_parse_date(const char *s, size_t n, int year_col, double *day, int *kind)
         *kind = RC_DATE_INDEX;
         return isfinite(*day) ? 0 : -1;
     }
-    if (m < 1 || m > 12 || d < 1 || d > month_days(y, (int)m)) return -1;
+    if (m < 1 || m > 12 || d < 1 || d > rc_month_days(y, (int)m)) return -1;
     *day = (double)rc_days_from_civil(y, (int)m, (int)d) + sec / 86400.0;
     *kind = RC_DATE_CALENDAR;
     return 0;

@@ -292,6 +292,23 @@ static recur_status next_record(reader *r, int *got, size_t *rec_line, recur_err
     return RECUR_OK;
 }
 
+/* The whole file read and checked (UTF-8, no NUL), positioned after any BOM. */
+static recur_status open_reader(const char *path, reader *r, recur_error *err)
+{
+    r->path = path;
+    recur_status rc = read_file(path, &r->buf, &r->len, err);
+    if (rc) return rc;
+    rc = check_encoding(path, r->buf, r->len, err);
+    if (rc) {
+        free(r->buf);
+        r->buf = NULL;
+        return rc;
+    }
+    if (r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0) r->pos = 3;
+    r->line = 1;
+    return RECUR_OK;
+}
+
 /* ====== Header and columns ====== */
 
 /* "Date", "Open", ... for messages, cut with ", ..." to fit `cap`. */
@@ -673,14 +690,10 @@ recur_status recur_table_read_csv(const char *path, const recur_csv_opts *o, rec
         return rc_error(err, RECUR_E_INVALID, "recur_table_read_csv: unknown missing-value policy %d",
                         (int)o->missing);
 
-    r.path = L.path = path;
+    L.path = path;
     L.missing = o->missing;
-    rc = read_file(path, &r.buf, &r.len, err);
+    rc = open_reader(path, &r, err);
     if (rc) return rc;
-    rc = check_encoding(path, r.buf, r.len, err);
-    if (rc) goto fail;
-    if (r.len >= 3 && memcmp(r.buf, "\xEF\xBB\xBF", 3) == 0) r.pos = 3;
-    r.line = 1;
 
     rc = next_record(&r, &got, &header_line, err);
     if (rc) goto fail;
@@ -789,4 +802,95 @@ size_t rc_table_line(const recur_table *t, size_t i)
 {
     if (!t || i >= t->rows) return 0;
     return t->line[i];
+}
+
+/* ====== Records for the other readers (panels) ====== */
+
+struct rc_csv {
+    reader r;
+    char **hname; /* (nh) header names, trimmed */
+    size_t nh;
+    size_t header_line;
+};
+
+void rc_csv_close(rc_csv *c)
+{
+    if (!c) return;
+    for (size_t i = 0; c->hname && i < c->nh; i++) free(c->hname[i]);
+    free(c->hname);
+    free(c->r.f);
+    free(c->r.buf);
+    free(c);
+}
+
+recur_status rc_csv_open(const char *path, rc_csv **out, recur_error *err)
+{
+    int got;
+    *out = NULL;
+    rc_csv *c = calloc(1, sizeof *c);
+    if (!c) return rc_error(err, RECUR_E_NOMEM, "%s: out of memory", path);
+    recur_status rc = open_reader(path, &c->r, err);
+    if (!rc) rc = next_record(&c->r, &got, &c->header_line, err);
+    if (!rc && !got) rc = rc_error(err, RECUR_E_DATA, "%s: empty file: no header line and no data", path);
+    if (rc) {
+        rc_csv_close(c);
+        return rc;
+    }
+    c->nh = c->r.nf;
+    if (!(c->hname = calloc(c->nh, sizeof *c->hname))) goto nomem;
+    for (size_t i = 0; i < c->nh; i++) {
+        span s = trim(c->r.buf, c->r.f[i]);
+        if (!(c->hname[i] = dup_n(c->r.buf + s.off, s.len))) goto nomem;
+    }
+    *out = c;
+    return RECUR_OK;
+nomem:
+    rc_csv_close(c);
+    return rc_error(err, RECUR_E_NOMEM, "%s: out of memory", path);
+}
+
+size_t rc_csv_header_line(const rc_csv *c) { return c->header_line; }
+size_t rc_csv_header_count(const rc_csv *c) { return c->nh; }
+const char *rc_csv_header(const rc_csv *c, size_t i) { return i < c->nh ? c->hname[i] : ""; }
+
+recur_status rc_csv_column(const rc_csv *c, const char *want, const char *what, long *idx, recur_error *err)
+{
+    char avail[320];
+    long first, second;
+    *idx = -1;
+    if (!want) { /* the date names, and "ds" (the time column of long forecasting files) */
+        for (size_t i = 0; i < c->nh && *idx < 0; i++)
+            if (is_date_name(c->hname[i]) || rc_eq_ci(c->hname[i], strlen(c->hname[i]), "ds")) *idx = (long)i;
+        return RECUR_OK;
+    }
+    if (!want[0]) return RECUR_OK;
+    int k = find_column(c->hname, c->nh, want, &first, &second);
+    list_names(avail, sizeof avail, c->hname, c->nh);
+    if (k == 0)
+        return rc_error(err, RECUR_E_INVALID, "%s: no %s column \"%s\"; the header has: %s", c->r.path, what, want,
+                        avail);
+    if (k > 1)
+        return rc_error(err, RECUR_E_INVALID,
+                        "%s: %s column \"%s\" is ambiguous: the header has it as field %ld and field %ld",
+                        c->r.path, what, want, first + 1, second + 1);
+    *idx = first;
+    return RECUR_OK;
+}
+
+recur_status rc_csv_next(rc_csv *c, int *got, size_t *line, recur_error *err)
+{
+    return next_record(&c->r, got, line, err);
+}
+
+size_t rc_csv_count(const rc_csv *c) { return c->r.nf; }
+
+const char *rc_csv_field(const rc_csv *c, size_t i, size_t *len)
+{
+    if (i >= c->r.nf) {
+        *len = 0;
+        return "";
+    }
+    span s = trim(c->r.buf, c->r.f[i]);
+    *len = s.len;
+    return c->r.buf + s.off;
 }

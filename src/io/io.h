@@ -10,6 +10,7 @@
 #include "core/core.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 #define RC_MF_MAX_LAYERS 256
 #define RC_MF_MAX_WIDTH (1 << 20) /* units and n_features */
@@ -32,6 +33,19 @@ recur_status rc_mf_bad(const rc_mf_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* ====== Bytes (model_file.c; forecaster files use them too) ====== */
+
+/* Writes `path` atomically: NAME.tmp.XXXXXX in its folder, body(f, ctx) (0 on
+ * success), fsync, rename; on failure the temporary file is removed and an
+ * existing file left untouched. */
+recur_status rc_mf_write_atomic(const char *path, int (*body)(FILE *f, void *ctx), void *ctx, recur_error *err);
+/* The whole file into *out (malloc'd), *len bytes. */
+recur_status rc_mf_read_all(const char *path, unsigned char **out, size_t *len, recur_error *err);
+/* Appends n values as little-endian float32 through buf (cap bytes, *used filled, flushed when full). */
+int rc_mf_put_floats(FILE *f, unsigned char *buf, size_t cap, size_t *used, const recur_float *v, size_t n);
+/* Length prefix and JSON header of a safetensors image: *root (caller decrefs), *hlen. */
+recur_status rc_mf_header(const rc_mf_ctx *c, const unsigned char *buf, size_t len, json_t **root, uint64_t *hlen);
 
 /* ====== The config: layers and pipeline ====== */
 

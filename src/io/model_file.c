@@ -135,7 +135,7 @@ done:
 }
 
 /* Appends n values as little-endian float32 through buf (cap bytes, *used filled). */
-static int put_floats(FILE *f, unsigned char *buf, size_t cap, size_t *used, const recur_float *v, size_t n)
+int rc_mf_put_floats(FILE *f, unsigned char *buf, size_t cap, size_t *used, const recur_float *v, size_t n)
 {
     for (size_t e = 0; e < n; e++) {
         float x = (float)v[e];
@@ -160,11 +160,11 @@ static int write_body(FILE *f, const char *hdr, size_t hlen, const recur_model *
     for (int i = 0; i < recur_model_n_weights(m); i++) {
         recur_weight w;
         if (recur_model_weight(m, i, &w, NULL) != RECUR_OK ||
-            put_floats(f, buf, sizeof buf, &used, w.data, w.size) != 0)
+            rc_mf_put_floats(f, buf, sizeof buf, &used, w.data, w.size) != 0)
             return -1;
     }
     for (int s = 0; s < RC_MF_N_SLOTS; s++)
-        if (x->slot[s] && put_floats(f, buf, sizeof buf, &used, x->slot[s], recur_model_n_params(m)) != 0) return -1;
+        if (x->slot[s] && rc_mf_put_floats(f, buf, sizeof buf, &used, x->slot[s], recur_model_n_params(m)) != 0) return -1;
     return fwrite(buf, 1, used, f) == used ? 0 : -1;
 }
 
@@ -201,30 +201,22 @@ static recur_status check_save(const recur_model *m, const recur_pipeline *p, co
     return RECUR_OK;
 }
 
-/* Writes the file atomically: NAME.tmp.XXXXXX in the same folder, fsync, rename. */
-static recur_status save_file(const recur_model *m, const mf_extra *x, const char *path, recur_error *err)
+/* Writes a file atomically: NAME.tmp.XXXXXX in the same folder, fsync, rename. */
+recur_status rc_mf_write_atomic(const char *path, int (*body)(FILE *f, void *ctx), void *ctx, recur_error *err)
 {
-    size_t hlen = 0;
-    char *hdr = NULL;
-    recur_status st = header_text(m, x, &hdr, &hlen, err);
-    if (st != RECUR_OK) return st;
-
+    recur_status st;
     const char *step = "creating a temporary file in its folder";
     size_t plen = strlen(path);
     char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
     FILE *f = NULL;
     int fd = -1, e = 0;
-    if (!tmp) {
-        free(hdr);
-        return rc_error(err, RECUR_E_NOMEM, "out of memory saving \"%s\"", path);
-    }
+    if (!tmp) return rc_error(err, RECUR_E_NOMEM, "out of memory saving \"%s\"", path);
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
     fd = mkstemp(tmp);
     if (fd < 0) {
         e = errno;
         free(tmp);
-        free(hdr);
         return rc_error(err, RECUR_E_IO, "cannot save \"%s\": %s (%s)", path, strerror(e), step);
     }
     /* mkstemp creates 0600; keep an existing file's mode, else the usual 0644. */
@@ -237,7 +229,7 @@ static recur_status save_file(const recur_model *m, const mf_extra *x, const cha
     if (!(f = fdopen(fd, "wb"))) goto fail;
     fd = -1;
     step = "writing";
-    if (write_body(f, hdr, hlen, m, x) != 0) goto fail;
+    if (body(f, ctx) != 0) goto fail;
     step = "flushing";
     if (fflush(f) != 0) goto fail;
     step = "syncing to disk";
@@ -250,7 +242,6 @@ static recur_status save_file(const recur_model *m, const mf_extra *x, const cha
     if (rename(tmp, path) != 0) goto fail;
     sync_folder(path);
     free(tmp);
-    free(hdr);
     return RECUR_OK;
 fail:
     e = errno ? errno : EIO;
@@ -259,6 +250,30 @@ fail:
     unlink(tmp);
     st = rc_error(err, RECUR_E_IO, "cannot save \"%s\": %s (%s)", path, strerror(e), step);
     free(tmp);
+    return st;
+}
+
+typedef struct {
+    const char *hdr;
+    size_t hlen;
+    const recur_model *m;
+    const mf_extra *x;
+} mf_body;
+
+static int model_body(FILE *f, void *ctx)
+{
+    const mf_body *b = ctx;
+    return write_body(f, b->hdr, b->hlen, b->m, b->x);
+}
+
+static recur_status save_file(const recur_model *m, const mf_extra *x, const char *path, recur_error *err)
+{
+    size_t hlen = 0;
+    char *hdr = NULL;
+    recur_status st = header_text(m, x, &hdr, &hlen, err);
+    if (st != RECUR_OK) return st;
+    mf_body b = {hdr, hlen, m, x};
+    st = rc_mf_write_atomic(path, model_body, &b, err);
     free(hdr);
     return st;
 }
@@ -301,7 +316,7 @@ recur_status recur_model_save_checkpoint(const recur_model *m, const recur_pipel
 
 /* ====== Load: reading ====== */
 
-static recur_status read_all(const char *path, unsigned char **out, size_t *len, recur_error *err)
+recur_status rc_mf_read_all(const char *path, unsigned char **out, size_t *len, recur_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return rc_error(err, RECUR_E_IO, "cannot open \"%s\": %s", path, strerror(errno));
@@ -641,6 +656,9 @@ static recur_status check_metadata(const rc_mf_ctx *c, const json_t *root, const
             return rc_mf_bad(c, "__metadata__.%.40s is not a string (safetensors allows only strings)", key);
     }
     json_t *fmt = json_object_get(meta, "format"), *ver = json_object_get(meta, "format_version");
+    if (fmt && strcmp(json_string_value(fmt), "recur-forecaster") == 0)
+        return rc_mf_bad(c, "this is a recur forecaster (one model for many series, with its series' scaling), not "
+                            "a single model: load it with recur_forecaster_load, or use it with recur forecast");
     if (!fmt || strcmp(json_string_value(fmt), MF_FORMAT) != 0)
         return rc_mf_bad(c, "__metadata__.format is %s%.40s%s, not \"" MF_FORMAT "\": not a recur model file",
                          fmt ? "\"" : "", fmt ? json_string_value(fmt) : "missing", fmt ? "\"" : "");
@@ -654,6 +672,35 @@ static recur_status check_metadata(const rc_mf_ctx *c, const json_t *root, const
     return RECUR_OK;
 }
 
+/* The length prefix and the JSON header of a safetensors file in memory: the
+ * header object into *root (caller decrefs), its length into *hlen. */
+recur_status rc_mf_header(const rc_mf_ctx *cx, const unsigned char *buf, size_t len, json_t **root, uint64_t *hlen)
+{
+    const rc_mf_ctx *c = cx;
+    *root = NULL;
+    *hlen = 0;
+    if (len == 0) return rc_mf_bad(c, "file is empty");
+    if (len < 8) return rc_mf_bad(c, "file is only %zu bytes, shorter than the 8-byte header length", len);
+    uint64_t h = 0;
+    for (int k = 0; k < 8; k++) h |= (uint64_t)buf[k] << (8 * k);
+    if (h == 0 || h > MF_MAX_HEADER)
+        return rc_mf_bad(c, "header length %llu is absurd (1..%llu allowed): not a model file", (unsigned long long)h,
+                         MF_MAX_HEADER);
+    if (h > len - 8)
+        return rc_mf_bad(c, "header length %llu runs past the end of the file (%zu bytes): truncated?",
+                         (unsigned long long)h, len);
+    json_error_t je;
+    json_t *r = json_loadb((const char *)buf + 8, (size_t)h, JSON_REJECT_DUPLICATES, &je);
+    if (!r) return rc_mf_bad(c, "header is not valid JSON: %s (byte %d of the header)", je.text, je.position);
+    if (!json_is_object(r)) {
+        json_decref(r);
+        return rc_mf_bad(c, "header is not a JSON object");
+    }
+    *root = r;
+    *hlen = h;
+    return RECUR_OK;
+}
+
 /* Both loads: ck NULL reads the model (a checkpoint's optimizer is checked and
  * ignored), else the checkpoint with its optimizer state into *ck. */
 static recur_status load_file(const char *path, recur_model **out, recur_pipeline *p, rc_mf_checkpoint *ck,
@@ -663,7 +710,7 @@ static recur_status load_file(const char *path, recur_model **out, recur_pipelin
     rc_mf_ctx c = {path, err};
     unsigned char *buf = NULL;
     size_t len = 0;
-    recur_status st = read_all(path, &buf, &len, err);
+    recur_status st = rc_mf_read_all(path, &buf, &len, err);
     if (st) return st;
 
     json_t *root = NULL;
@@ -672,35 +719,7 @@ static recur_status load_file(const char *path, recur_model **out, recur_pipelin
     mf_tensor *ten = NULL;
     recur_model *m = NULL;
     uint64_t hlen = 0;
-    if (len == 0) {
-        st = rc_mf_bad(&c, "file is empty");
-        goto done;
-    }
-    if (len < 8) {
-        st = rc_mf_bad(&c, "file is only %zu bytes, shorter than the 8-byte header length", len);
-        goto done;
-    }
-    for (int k = 0; k < 8; k++) hlen |= (uint64_t)buf[k] << (8 * k);
-    if (hlen == 0 || hlen > MF_MAX_HEADER) {
-        st = rc_mf_bad(&c, "header length %llu is absurd (1..%llu allowed): not a model file",
-                       (unsigned long long)hlen, MF_MAX_HEADER);
-        goto done;
-    }
-    if (hlen > len - 8) {
-        st = rc_mf_bad(&c, "header length %llu runs past the end of the file (%zu bytes): truncated?",
-                       (unsigned long long)hlen, len);
-        goto done;
-    }
-    json_error_t je;
-    root = json_loadb((const char *)buf + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        st = rc_mf_bad(&c, "header is not valid JSON: %s (byte %d of the header)", je.text, je.position);
-        goto done;
-    }
-    if (!json_is_object(root)) {
-        st = rc_mf_bad(&c, "header is not a JSON object");
-        goto done;
-    }
+    if ((st = rc_mf_header(&c, buf, len, &root, &hlen))) goto done;
     const json_t *meta = NULL;
     if ((st = check_metadata(&c, root, &meta))) goto done;
     cfg = malloc(sizeof *cfg);

@@ -26,6 +26,7 @@
  * (mkstemp), which is checked, fsync'ed and renamed onto `path`.
  */
 #include "core/core.h"
+#include "data/data.h"
 
 #include <plplot.h>
 
@@ -118,32 +119,17 @@ static size_t text_chars(const char *s)
 }
 
 /* ====== Dates ======
- * Days since 1970-01-01 <-> proleptic Gregorian (year, month, day), by the
- * 400-year era arithmetic (H. Hinnant, "chrono-Compatible Low-Level Date
- * Algorithms"): shift the epoch to 0000-03-01 so leap days end each year. */
+ * Days since 1970-01-01 <-> proleptic Gregorian (year, month, day): the
+ * library's one copy of the calendar (src/data/cell.c). */
 
 static void civil_from_days(long long z, long long *y, int *m, int *d)
 {
-    z += 719468;
-    long long era = (z >= 0 ? z : z - 146096) / 146097;
-    long long doe = z - era * 146097;                                 /* [0, 146096] */
-    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
-    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);          /* [0, 365] */
-    long long mp = (5 * doy + 2) / 153;                               /* March = 0 */
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
+    long yl;
+    rc_civil_from_days((long)z, &yl, m, d);
+    *y = yl;
 }
 
-static long long days_from_civil(long long y, int m, int d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    long long yoe = y - era * 400;
-    long long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
+static long long days_from_civil(long long y, int m, int d) { return rc_days_from_civil((long)y, m, d); }
 
 typedef enum { UNIT_HOUR = 0, UNIT_DAY, UNIT_MONTH, UNIT_YEAR } date_unit;
 

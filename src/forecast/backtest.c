@@ -1,0 +1,243 @@
+/*
+ * backtest.c -- rolling-origin evaluation of a method and the four baselines
+ * over every series of a panel.
+ *
+ * Protocol (the one R users run with forecast::tsCV-style loops, so that
+ * figures compare): a series of n values has ntr = floor((1-F) n) initial
+ * training values; origins are t = ntr, ntr+S, ..., n-H (t = values known),
+ * each forecasting values t+1..t+H (0-based indices t..t+H-1). Origin j of
+ * every series is visited in round j:
+ *  - the model is fitted before round 0 on each series' [start, ntr), and
+ *    with refit K again before rounds K, 2K, ... on [start, t) (t that
+ *    series' origin of the round, its last one when it has fewer rounds);
+ *    start is 0 (expanding window) or t - ntr (sliding);
+ *  - the baselines have nothing to fit: at every origin they use the history
+ *    [0, t) (expanding) or [t - ntr, t) (sliding), as R refits them.
+ * Scores accumulate in one recur_scorer per method; MASE's scale of a series
+ * is mean |y_i - y_{i-m}| over its first ntr values.
+ * Does not: run methods in parallel (the model parallelises itself).
+ */
+#include "core/core.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_METHODS (1 + RECUR_N_BASELINES)
+
+struct recur_backtest {
+    int H, season, n_methods;
+    const char *name[MAX_METHODS];
+    recur_scorer *sc[MAX_METHODS];
+    size_t origins;
+    recur_backtest_path path[MAX_METHODS];
+    double *path_buf; /* mean, lo, hi of every method for the first series */
+};
+
+recur_backtest_opts recur_backtest_opts_default(void)
+{
+    recur_backtest_opts o;
+    o.horizon = 1;
+    o.season = 0;
+    o.test_fraction = 0.2;
+    o.stride = 1;
+    o.refit = 0;
+    o.sliding = 0;
+    o.levels = NULL;
+    o.n_levels = 0;
+    return o;
+}
+
+void recur_backtest_free(recur_backtest *b)
+{
+    if (!b) return;
+    for (int k = 0; k < b->n_methods; k++) recur_scorer_free(b->sc[k]);
+    free(b->path_buf);
+    free(b);
+}
+
+/* ntr for n values; the epsilon keeps (1-0.2)*145 = 116 from rounding down. */
+static size_t train_count(size_t n, double F) { return (size_t)floor((1 - F) * (double)n + 1e-9); }
+
+static recur_status check_opts(const recur_panel *p, const recur_backtest_opts *o, int m, recur_error *err)
+{
+    if (!p || recur_panel_count(p) == 0) return rc_error(err, RECUR_E_INVALID, "backtest: the panel is empty");
+    if (o->horizon < 1) return rc_error(err, RECUR_E_INVALID, "backtest: --horizon %d must be at least 1", o->horizon);
+    if (!(o->test_fraction > 0 && o->test_fraction < 1))
+        return rc_error(err, RECUR_E_INVALID, "backtest: --test-fraction %g must be between 0 and 1",
+                        o->test_fraction);
+    if (o->stride < 1) return rc_error(err, RECUR_E_INVALID, "backtest: --stride %d must be at least 1", o->stride);
+    if (o->refit < 0) return rc_error(err, RECUR_E_INVALID, "backtest: --refit %d must be 0 (never) or positive", o->refit);
+    if (o->n_levels < 0 || (o->n_levels > 0 && !o->levels))
+        return rc_error(err, RECUR_E_INVALID, "backtest: levels missing");
+    for (int l = 0; l < o->n_levels; l++)
+        if (!(o->levels[l] > 0 && o->levels[l] < 100))
+            return rc_error(err, RECUR_E_INVALID, "backtest: --level %g must be between 0 and 100", o->levels[l]);
+    for (size_t s = 0; s < recur_panel_count(p); s++) {
+        size_t n = recur_panel_length(p, s), ntr = train_count(n, o->test_fraction);
+        const char *id = recur_panel_id(p, s);
+        if (ntr < 2)
+            return rc_error(err, RECUR_E_DATA, "backtest: series \"%s\" has %zu values: too few to train on", id, n);
+        if (ntr + (size_t)o->horizon > n)
+            return rc_error(err, RECUR_E_DATA,
+                            "backtest: --horizon %d is longer than the test part of series \"%s\" (%zu of its %zu "
+                            "values); lower --horizon or raise --test-fraction", o->horizon, id, n - ntr, n);
+        if (m > 1 && (size_t)m >= ntr)
+            return rc_error(err, RECUR_E_DATA,
+                            "backtest: --season %d is larger than the training part of series \"%s\" (%zu values); "
+                            "lower --season", m, id, ntr);
+    }
+    return RECUR_OK;
+}
+
+/* Fits the model for round j on every series' window. */
+static recur_status fit_round(const recur_method *model, const recur_panel *p, const recur_backtest_opts *o, size_t j,
+                              size_t *start, size_t *end, recur_error *err)
+{
+    for (size_t s = 0; s < recur_panel_count(p); s++) {
+        size_t n = recur_panel_length(p, s), ntr = train_count(n, o->test_fraction);
+        size_t last = (n - (size_t)o->horizon - ntr) / (size_t)o->stride;
+        size_t t = ntr + (j < last ? j : last) * (size_t)o->stride;
+        end[s] = t;
+        start[s] = o->sliding ? t - ntr : 0;
+    }
+    recur_error e = {0};
+    recur_status rc = model->fit(model->ctx, p, start, end, &e);
+    if (rc) return rc_error(err, rc, "%s: fit before origin %zu: %s", model->name, j + 1, e.msg);
+    return RECUR_OK;
+}
+
+recur_status recur_backtest_run(const recur_panel *p, const recur_backtest_opts *o, const recur_method *model,
+                                recur_backtest **out, recur_error *err)
+{
+    if (!out || !o) return rc_error(err, RECUR_E_INVALID, "recur_backtest_run: options and out are required");
+    *out = NULL;
+    if (model && (!model->predict || !model->name))
+        return rc_error(err, RECUR_E_INVALID, "recur_backtest_run: the model method needs a name and predict");
+    int m = o->season > 0 ? o->season : recur_panel_infer_season(p);
+    recur_status rc = check_opts(p, o, m, err);
+    if (rc) return rc;
+    size_t ns = recur_panel_count(p), H = (size_t)o->horizon, L = (size_t)o->n_levels, rounds = 0, wide = 0;
+    for (size_t l = 1; l < L; l++)
+        if (o->levels[l] > o->levels[wide]) wide = l;
+    recur_backtest *b = calloc(1, sizeof *b);
+    size_t *start = malloc(ns * sizeof *start), *end = malloc(ns * sizeof *end);
+    double *mean = malloc(H * sizeof *mean), *lo = malloc((L + 1) * H * sizeof *lo),
+           *hi = malloc((L + 1) * H * sizeof *hi);
+    if (!b || !start || !end || !mean || !lo || !hi) goto nomem;
+    b->H = o->horizon;
+    b->season = m;
+    if (model) b->name[b->n_methods++] = model->name;
+    for (int k = 0; k < RECUR_N_BASELINES; k++) b->name[b->n_methods++] = recur_baseline_name((recur_baseline)k);
+    for (int k = 0; k < b->n_methods; k++)
+        if ((rc = recur_scorer_new(o->horizon, &b->sc[k], err))) goto fail;
+    for (size_t s = 0; s < ns; s++) {
+        size_t n = recur_panel_length(p, s), ntr = train_count(n, o->test_fraction);
+        size_t count = (n - H - ntr) / (size_t)o->stride + 1;
+        double scale = recur_mase_scale(recur_panel_values(p, s), ntr, m);
+        for (int k = 0; k < b->n_methods; k++)
+            if ((rc = recur_scorer_series(b->sc[k], scale, err))) goto fail;
+        if (count > rounds) rounds = count;
+        b->origins += count;
+    }
+    { /* the first series' forecasts, for plots */
+        size_t n0 = recur_panel_length(p, 0), ntr0 = train_count(n0, o->test_fraction);
+        size_t c0 = (n0 - H - ntr0) / (size_t)o->stride + 1, per = c0 * H;
+        if (!(b->path_buf = malloc(3 * per * (size_t)b->n_methods * sizeof *b->path_buf))) goto nomem;
+        for (int k = 0; k < b->n_methods; k++) {
+            double *base = b->path_buf + 3 * per * (size_t)k;
+            for (size_t i = 0; i < 3 * per; i++) base[i] = NAN;
+            b->path[k] = (recur_backtest_path){c0, ntr0, (size_t)o->stride, o->horizon, base, base + per,
+                                               base + 2 * per};
+        }
+    }
+    for (size_t j = 0; j < rounds; j++) {
+        if (model && model->fit && (j == 0 || (o->refit > 0 && j % (size_t)o->refit == 0)))
+            if ((rc = fit_round(model, p, o, j, start, end, err))) goto fail;
+        for (size_t s = 0; s < ns; s++) {
+            size_t n = recur_panel_length(p, s), ntr = train_count(n, o->test_fraction);
+            size_t t = ntr + j * (size_t)o->stride;
+            if (t + H > n) continue;
+            const double *y = recur_panel_values(p, s);
+            size_t from = o->sliding ? t - ntr : 0;
+            for (int k = 0; k < b->n_methods; k++) {
+                recur_error e = {0};
+                int base = k - (model != NULL);
+                for (size_t i = 0; i < (L + 1) * H; i++) lo[i] = hi[i] = NAN;
+                if (base < 0)
+                    rc = model->predict(model->ctx, p, s, t, o->horizon, o->levels, o->n_levels, mean, lo, hi, &e);
+                else
+                    rc = recur_baseline_forecast((recur_baseline)base, y + from, t - from, m, o->horizon, o->levels,
+                                                 o->n_levels, mean, lo, hi, &e);
+                if (!rc)
+                    rc = recur_scorer_add(b->sc[k], s, y + t, mean, L ? lo + wide * H : NULL, L ? hi + wide * H : NULL,
+                                          o->horizon, &e);
+                if (rc) {
+                    rc_error(err, rc, "backtest: %s, series \"%s\", origin %zu: %s", b->name[k],
+                             recur_panel_id(p, s), t, e.msg);
+                    goto fail;
+                }
+                if (s == 0) {
+                    const recur_backtest_path *q = &b->path[k];
+                    memcpy((double *)q->mean + j * H, mean, H * sizeof *mean);
+                    if (L) {
+                        memcpy((double *)q->lo + j * H, lo + wide * H, H * sizeof *lo);
+                        memcpy((double *)q->hi + j * H, hi + wide * H, H * sizeof *hi);
+                    }
+                }
+            }
+        }
+    }
+    *out = b;
+    b = NULL;
+    rc = RECUR_OK;
+    goto done;
+nomem:
+    rc = rc_error(err, RECUR_E_NOMEM, "backtest: out of memory");
+fail:
+    recur_backtest_free(b);
+done:
+    free(start);
+    free(end);
+    free(mean);
+    free(lo);
+    free(hi);
+    return rc;
+}
+
+size_t recur_backtest_origins(const recur_backtest *b) { return b ? b->origins : 0; }
+int recur_backtest_n_methods(const recur_backtest *b) { return b ? b->n_methods : 0; }
+int recur_backtest_season(const recur_backtest *b) { return b ? b->season : 0; }
+
+const char *recur_backtest_method(const recur_backtest *b, int k)
+{
+    return b && k >= 0 && k < b->n_methods ? b->name[k] : NULL;
+}
+
+recur_scores recur_backtest_scores(const recur_backtest *b, int k, int step)
+{
+    if (!b || k < 0 || k >= b->n_methods) return recur_scorer_result(NULL, step);
+    return recur_scorer_result(b->sc[k], step);
+}
+
+int recur_backtest_best(const recur_backtest *b)
+{
+    int best = -1;
+    double bv = INFINITY;
+    if (!b) return -1;
+    int use_mase = 1;
+    for (int k = 0; k < b->n_methods; k++)
+        if (!isfinite(recur_scorer_result(b->sc[k], -1).mase)) use_mase = 0;
+    for (int k = 0; k < b->n_methods; k++) {
+        recur_scores r = recur_scorer_result(b->sc[k], -1);
+        double v = use_mase ? r.mase : r.mae;
+        if (v < bv) bv = v, best = k;
+    }
+    return best;
+}
+
+recur_backtest_path recur_backtest_first_series(const recur_backtest *b, int k)
+{
+    recur_backtest_path none = {0, 0, 1, 0, NULL, NULL, NULL};
+    return b && k >= 0 && k < b->n_methods ? b->path[k] : none;
+}
