@@ -97,6 +97,7 @@ test: all $(TESTS)
 	@sh tests/test_kill.sh $(BUILD)/recur
 	@sh tests/test_limits.sh $(BUILD)/recur
 	@sh tests/test_stream.sh $(BUILD)/recur
+	@sh tests/test_docs.sh $(BUILD)/recur
 	@EXTRA_LDFLAGS="$(EXTRA_LDFLAGS)" sh tests/test_install.sh "$(MAKE)" $(BUILD)
 	@sh tests/test_forecast.sh $(BUILD)/recur
 	@sh tests/test_forecaster.sh $(BUILD)/recur
