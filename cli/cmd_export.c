@@ -116,8 +116,8 @@ int cmd_export(int argc, char **argv)
     };
     int n_targets = (int)(sizeof targets / sizeof targets[0]), any = 0;
     for (int i = 0; i < n_targets; i++) any |= targets[i].opt != NULL;
-    if (!any) return cli_usage(cmd, "--c: missing (say what to write; see \"recur export --help\")");
     if (o.name && !o.c_dir) return cli_usage(cmd, "--name: only with --c");
+    if (!any) return cli_usage(cmd, "--c: missing (say what to write; see \"recur export --help\")");
 
     recur_model *m = NULL;
     recur_pipeline p;
