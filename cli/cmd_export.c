@@ -103,7 +103,7 @@ int cmd_export(int argc, char **argv)
         case O_MODEL: rc = cli_opt_text(cmd, "--model", optarg, &o.model); break;
         case O_C: rc = cli_opt_text(cmd, "--c", optarg, &o.c_dir); break;
         case O_NAME: rc = cli_opt_text(cmd, "--name", optarg, &o.name); break;
-        case O_TIMESTEP: rc = cli_opt_int(cmd, "--timestep", optarg, 1, 1000000, &o.timestep); break;
+        case O_TIMESTEP: rc = cli_opt_int(cmd, "--timestep", optarg, 1, 100000, &o.timestep); break;
         default: return cli_getopt_error(cmd, c, argv, longopts);
         }
         if (rc) return rc;

@@ -17,24 +17,6 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/recur-export.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM
 cd "$T" || exit 1
 
-run() {
-    "$R" "$@" > out.txt 2> err.txt
-    rc=$?
-}
-# expect CODE NEEDLE DESC ARGS...: exit status CODE and one stderr line containing NEEDLE.
-expect() {
-    code=$1 needle=$2 desc=$3
-    shift 3
-    run "$@"
-    if [ "$rc" -ne "$code" ]; then
-        bad "$desc: exit $rc, want $code; stderr: $(head -c 300 err.txt)"
-    elif [ -n "$needle" ] && { [ "$(wc -l < err.txt)" -ne 1 ] || ! grep -q -- "$needle" err.txt; }; then
-        bad "$desc: want one stderr line with '$needle', got: $(head -c 300 err.txt)"
-    else
-        ok
-    fi
-}
-
 # The Close column of AAPL.csv (oldest first, as the file is), one value a line.
 awk -F, 'NR > 1 { print $5 }' "$SRC" > close.txt
 
