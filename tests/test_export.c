@@ -17,7 +17,8 @@
  *    generated scaling must give the values computed here by hand from the
  *    scaler's formulas, and the unscaling recur_dataset_invert's rule.
  * Also: bad names, a missing or read-only folder, a model without weights,
- * no window length without a pipeline: refused with a message, no file left.
+ * no window length without a pipeline, a pipeline that does not fit the model,
+ * a NaN weight: refused with a one-line message, no file left.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -343,6 +344,13 @@ static void test_refusals(void **state)
     assert_int_equal(recur_model_add_rnn(bare, 3, 0, NULL), RECUR_OK);
     expect_refused(bare, NULL, 10, dir, "ok", RECUR_E_STATE, "no weights");
     recur_model_free(bare);
+    /* pipelines that do not fit the model */
+    recur_pipeline p = recur_pipeline_default(); /* 1 feature, horizon 1, scaler not fitted */
+    expect_refused(m, &p, 0, dir, "ok", RECUR_E_INVALID, "scaler fitted on 0 of 1 features");
+    p.scaler.n = 1, p.scaler.b[0] = 1, p.horizon = 2;
+    expect_refused(m, &p, 0, dir, "ok", RECUR_E_INVALID, "predicts 2 values but the model outputs 1");
+    p.n_features = 2;
+    expect_refused(m, &p, 0, dir, "ok", RECUR_E_INVALID, "2 features but the model takes 1");
     /* a non-finite weight */
     recur_model_params(m)[0] = NAN;
     expect_refused(m, NULL, 10, dir, "ok", RECUR_E_INVALID, "non-finite");

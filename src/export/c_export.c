@@ -68,7 +68,7 @@ typedef struct {
     const recur_pipeline *p;
     int T, F, O, seq, n_layers;
     int last_rec;      /* index of the last recurrent layer (-1: none) */
-    size_t zmax;       /* scratch floats a step needs */
+    size_t zmax;       /* scratch doubles a step needs */
     size_t out_size;   /* floats NAME_predict writes: O or T*O */
     layer_view *L;     /* (n_layers) */
     recur_float *tx;   /* (EXPORT_N_SCALE, T, F) test windows */
@@ -173,7 +173,8 @@ static recur_status reference_outputs(gen *g, recur_error *err)
     g->ty = malloc(EXPORT_N_SCALE * g->out_size * sizeof *g->ty);
     if (!g->tx || !g->ty) return rc_error(err, RECUR_E_NOMEM, "export: out of memory for the self-test windows");
     double lo = -1, hi = 1;
-    if (g->p) lo = g->p->scaler_kind == RECUR_SCALER_STANDARD ? -2 : 0, hi = g->p->scaler_kind ? 2 : 1;
+    if (g->p && g->p->scaler_kind == RECUR_SCALER_STANDARD) lo = -2, hi = 2;
+    else if (g->p) lo = 0, hi = 1;
     rc_rng r;
     rc_rng_seed(&r, 20260314);
     for (size_t k = 0; k < EXPORT_N_SCALE * win; k++) g->tx[k] = (recur_float)(lo + (hi - lo) * rc_rng_uniform(&r));
@@ -639,6 +640,11 @@ recur_status recur_export_c(recur_model *m, const recur_pipeline *p, int timeste
     }
     if (timesteps < 1 || timesteps > 100000)
         return rc_error(err, RECUR_E_INVALID, "export: window length %d must be in 1..100000", timesteps);
+    if (p && (p->scaler.n != p->n_features || p->target < 0 || p->target >= p->n_features ||
+              (unsigned)p->transform > RECUR_TRANSFORM_LOGRETURN))
+        return rc_error(err, RECUR_E_INVALID, "export: the pipeline is not usable (scaler fitted on %d of %d features, "
+                                              "target %d, transform %d); fit it with recur_dataset_make",
+                        p->scaler.n, p->n_features, p->target, (int)p->transform);
     if (p && p->horizon != recur_model_n_outputs(m))
         return rc_error(err, RECUR_E_INVALID, "export: the pipeline predicts %d values but the model outputs %d",
                         p->horizon, recur_model_n_outputs(m));
