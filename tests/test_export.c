@@ -16,6 +16,9 @@
  *  - with a pipeline (MinMax, standard; no transform, diff, logreturn), the
  *    generated scaling must give the values computed here by hand from the
  *    scaler's formulas, and the unscaling recur_dataset_invert's rule.
+ * A last case has every parameter uniform in [-0.6, 0.6], where recur's own
+ * float32 rounding exceeds 1e-6 of the output scale: its self-test must pass
+ * all the same (the export widens the tolerance to what it measured).
  * Also: bad names, a missing or read-only folder, a model without weights,
  * no window length without a pipeline, a pipeline that does not fit the model,
  * a NaN weight: refused with a one-line message, no file left.
@@ -52,8 +55,9 @@ static double rnd_unit(void) /* [0, 1), xorshift64*: failures reproduce */
 
 /* Compiled model from a spec: Keras's initialisation from a seed (glorot
  * kernels, orthogonal recurrent kernels), then every bias uniform in [-a, a]
- * so that no bias is zero (GRU's recurrent one included). */
-static recur_model *make_model(int F, const char *spec, double a)
+ * so that no bias is zero (GRU's recurrent one included); with `all`, every
+ * parameter. */
+static recur_model *make_model(int F, const char *spec, double a, int all)
 {
     recur_model *m = NULL;
     recur_error err;
@@ -65,7 +69,7 @@ static recur_model *make_model(int F, const char *spec, double a)
     for (int i = 0; i < recur_model_n_weights(m); i++) {
         recur_weight w;
         assert_int_equal(recur_model_weight(m, i, &w, &err), RECUR_OK);
-        if (strstr(w.name, ".bias"))
+        if (all || strstr(w.name, ".bias"))
             for (size_t k = 0; k < w.size; k++) w.data[k] = (recur_float)(a * (2 * rnd_unit() - 1));
     }
     return m;
@@ -146,6 +150,7 @@ typedef struct {
     const char *spec, *name;
     int pipe;                  /* 0 none, else 1 + transform */
     recur_scaler_kind scaler;
+    int wide;                  /* every parameter uniform in [-0.6, 0.6]: recur's rounding is larger */
 } model_case;
 
 /* Exports, builds with each compiler, runs, compares; returns the largest
@@ -153,7 +158,7 @@ typedef struct {
 static double check_case(const model_case *c, double *rel_max)
 {
     recur_error err;
-    recur_model *m = make_model(c->F, c->spec, 0.2);
+    recur_model *m = make_model(c->F, c->spec, c->wide ? 0.6 : 0.2, c->wide);
     recur_pipeline p = recur_pipeline_default();
     const recur_pipeline *pp = NULL;
     if (c->pipe) {
@@ -274,20 +279,23 @@ static void test_models(void **state)
 {
     (void)state;
     static const model_case cases[] = {
-        {1, 60, "lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(1)", "tutorial", 1, RECUR_SCALER_MINMAX},
-        {3, 20, "gru(16,seq) gru(8) dense(2,tanh)", "gru_ra", 2, RECUR_SCALER_STANDARD},
-        {2, 25, "gru(12,seq,reset_before) rnn(10) dense(3,relu) dense(1,sigmoid)", "gru_rb", 3, RECUR_SCALER_MINMAX},
-        {1, 30, "rnn(20) dense(4,tanh) dense(1)", "rnn", 0, RECUR_SCALER_MINMAX},
-        {2, 15, "lstm(8,seq) gru(6,seq,reset_before) dense(2)", "seqout", 0, RECUR_SCALER_MINMAX},
-        {4, 1, "dense(8,relu) dropout(0.1) dense(2,sigmoid)", "mlp", 0, RECUR_SCALER_MINMAX},
-        {2, 40, "lstm(32,seq) lstm(16)", "nohead", 0, RECUR_SCALER_MINMAX},
+        {1, 60, "lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(1)", "tutorial", 1, RECUR_SCALER_MINMAX, 0},
+        {3, 20, "gru(16,seq) gru(8) dense(2,tanh)", "gru_ra", 2, RECUR_SCALER_STANDARD, 0},
+        {2, 25, "gru(12,seq,reset_before) rnn(10) dense(3,relu) dense(1,sigmoid)", "gru_rb", 3, RECUR_SCALER_MINMAX, 0},
+        {1, 30, "rnn(20) dense(4,tanh) dense(1)", "rnn", 0, RECUR_SCALER_MINMAX, 0},
+        {2, 15, "lstm(8,seq) gru(6,seq,reset_before) dense(2)", "seqout", 0, RECUR_SCALER_MINMAX, 0},
+        {4, 1, "dense(8,relu) dropout(0.1) dense(2,sigmoid)", "mlp", 0, RECUR_SCALER_MINMAX, 0},
+        {2, 40, "lstm(32,seq) lstm(16)", "nohead", 0, RECUR_SCALER_MINMAX, 0},
+        {1, 60, "lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(1)", "wide", 1, RECUR_SCALER_MINMAX, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double rel;
         double w = check_case(&cases[i], &rel);
-        /* float32 both sides; the difference is libm's expf/tanhf against
-         * recur's polynomial ones and a different summation order */
-        if (!(w <= 1e-6)) fail_msg("%s: error %.3g relative to the output scale, above 1e-6", cases[i].spec, w);
+        /* the generated code computes in double: the difference is recur's
+         * float32 rounding, which weights far larger than Keras's or
+         * training's make exceed 1e-6 (the self-test then widens its
+         * tolerance to it, and must still pass) */
+        if (!cases[i].wide && !(w <= 1e-6)) fail_msg("%s: error %.3g relative to the output scale, above 1e-6", cases[i].spec, w);
     }
 }
 
@@ -319,7 +327,7 @@ static void test_refusals(void **state)
     char dir[128], ro[128], file[160];
     snprintf(dir, sizeof dir, "%s/refuse", g_dir);
     assert_int_equal(mkdir(dir, 0755), 0);
-    recur_model *m = make_model(1, "rnn(4) dense(1)", 0.5);
+    recur_model *m = make_model(1, "rnn(4) dense(1)", 0.5, 0);
     expect_refused(m, NULL, 10, dir, "1abc", RECUR_E_INVALID, "not a C identifier");
     expect_refused(m, NULL, 10, dir, "a-b", RECUR_E_INVALID, "not a C identifier");
     expect_refused(m, NULL, 10, dir, "a/b", RECUR_E_INVALID, "not a C identifier");

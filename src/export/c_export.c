@@ -74,6 +74,8 @@ typedef struct {
     recur_float *tx;   /* (EXPORT_N_SCALE, T, F) test windows */
     recur_float *ty;   /* (EXPORT_N_SCALE, out_size) recur's outputs for them */
     double scale;      /* the output scale: largest |output| over them (at least 1e-3) */
+    double diff;       /* largest |generated - recur| over them (mirror_check) */
+    double tol;        /* the self-test's tolerance, absolute */
 } gen;
 
 static int is_rec(recur_layer_kind k) { return k == RECUR_LAYER_LSTM || k == RECUR_LAYER_GRU || k == RECUR_LAYER_RNN; }
@@ -191,6 +193,126 @@ static recur_status reference_outputs(gen *g, recur_error *err)
     return RECUR_OK;
 }
 
+/* ====== The generated computation, mirrored ======
+ * The same double arithmetic as the emitted kernels (emit_kernels), run here
+ * on the test windows, so that the export measures its difference to recur
+ * before writing anything, and the self-test's tolerance is never tighter than
+ * recur's own float32 rounding on those windows. */
+
+static double sig_d(double x)
+{
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+/* y (n) += x (k) W, W (k, ld), its first n columns */
+static void mv_d(double *y, const double *x, const recur_float *W, int k, int n, int ld)
+{
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < n; j++) y[j] += x[i] * (double)W[(size_t)i * ld + j];
+}
+
+static void bias_d(double *y, const recur_float *b, int n)
+{
+    for (int j = 0; j < n; j++) y[j] = b ? (double)b[j] : 0.0;
+}
+
+/* One step of layer v: input x, state h (and c), output into h (or y for
+ * Dense); z is scratch. Returns the layer's output. */
+static const double *step_d(const layer_view *v, const double *x, double *h, double *c, double *z)
+{
+    const int I = v->info.in_dim, H = v->info.units;
+    switch (v->info.kind) {
+    case RECUR_LAYER_LSTM:
+        bias_d(z, v->b, 4 * H);
+        mv_d(z, x, v->W, I, 4 * H, 4 * H);
+        mv_d(z, h, v->U, H, 4 * H, 4 * H);
+        for (int j = 0; j < H; j++) {
+            double i = sig_d(z[j]), f = sig_d(z[H + j]), gg = tanh(z[2 * H + j]), o = sig_d(z[3 * H + j]);
+            c[j] = f * c[j] + i * gg;
+            h[j] = o * tanh(c[j]);
+        }
+        return h;
+    case RECUR_LAYER_GRU: {
+        double *m2 = z + 3 * H;
+        bias_d(z, v->b, 3 * H);
+        if (v->info.reset_after) {
+            bias_d(m2, v->b ? v->b + 3 * H : NULL, 3 * H);
+            mv_d(z, x, v->W, I, 3 * H, 3 * H);
+            mv_d(m2, h, v->U, H, 3 * H, 3 * H);
+            for (int j = 0; j < H; j++) {
+                double u = sig_d(z[j] + m2[j]), r = sig_d(z[H + j] + m2[H + j]);
+                double hh = tanh(z[2 * H + j] + r * m2[2 * H + j]);
+                h[j] = u * h[j] + (1 - u) * hh;
+            }
+        } else {
+            mv_d(z, x, v->W, I, 3 * H, 3 * H);
+            mv_d(z, h, v->U, H, 2 * H, 3 * H);
+            for (int j = 0; j < 2 * H; j++) z[j] = sig_d(z[j]);
+            for (int j = 0; j < H; j++) m2[j] = z[H + j] * h[j];
+            mv_d(z + 2 * H, m2, v->U + 2 * H, H, H, 3 * H);
+            for (int j = 0; j < H; j++) h[j] = z[j] * h[j] + (1 - z[j]) * tanh(z[2 * H + j]);
+        }
+        return h;
+    }
+    case RECUR_LAYER_RNN:
+        bias_d(z, v->b, H);
+        mv_d(z, x, v->W, I, H, H);
+        mv_d(z, h, v->U, H, H, H);
+        for (int j = 0; j < H; j++) h[j] = tanh(z[j]);
+        return h;
+    case RECUR_LAYER_DENSE:
+        bias_d(h, v->b, H);
+        mv_d(h, x, v->W, I, H, H);
+        for (int j = 0; j < H; j++) {
+            recur_activation a = v->info.act;
+            h[j] = a == RECUR_ACT_RELU ? (h[j] > 0 ? h[j] : 0.0)
+                   : a == RECUR_ACT_TANH ? tanh(h[j]) : a == RECUR_ACT_SIGMOID ? sig_d(h[j]) : h[j];
+        }
+        return h;
+    default: return x;
+    }
+}
+
+/* g->diff: the largest |generated - recur| over the test windows; g->tol. */
+static recur_status mirror_check(gen *g, recur_error *err)
+{
+    size_t n_state = (size_t)g->F + g->zmax;
+    for (int l = 0; l < g->n_layers; l++) n_state += 2 * (size_t)g->L[l].info.units;
+    double *buf = malloc(n_state * sizeof *buf);
+    if (!buf) return rc_error(err, RECUR_E_NOMEM, "export: out of memory");
+    g->diff = 0;
+    for (int n = 0; n < EXPORT_N_SCALE; n++) {
+        memset(buf, 0, n_state * sizeof *buf);
+        for (int t = 0; t < g->T; t++) {
+            double *x = buf, *z = x + g->F, *st = z + g->zmax;
+            const recur_float *xt = g->tx + ((size_t)n * g->T + (size_t)t) * (size_t)g->F;
+            for (int j = 0; j < g->F; j++) x[j] = (double)xt[j];
+            const double *v = x;
+            for (int l = 0; l < g->n_layers; l++) {
+                int H = g->L[l].info.units;
+                v = step_d(&g->L[l], v, st, st + H, z);
+                st += 2 * (size_t)H;
+            }
+            if (!g->seq && t < g->T - 1) continue;
+            const recur_float *want = g->ty + (size_t)n * g->out_size + (g->seq ? (size_t)t * (size_t)g->O : 0);
+            for (int k = 0; k < g->O; k++) {
+                double d = fabs((double)(float)v[k] - (double)want[k]);
+                if (!(d <= g->diff)) g->diff = d; /* NaN too */
+            }
+        }
+    }
+    free(buf);
+    /* 1e-6 of the output scale, or 1.5 times recur's own rounding when that is larger */
+    g->tol = g->scale * 1e-6 > 1.5 * g->diff ? g->scale * 1e-6 : 1.5 * g->diff;
+    if (!(g->diff <= 1e-4 * g->scale))
+        return rc_error(err, RECUR_E_INVALID, "export: the generated computation differs from recur's by %.3g of the "
+                                              "output scale; this is a bug in the exporter, please report it",
+                        g->diff / g->scale);
+    return RECUR_OK;
+}
+
 /* ====== Emitting ====== */
 
 /* Exact float literal: hexadecimal, read back to the same bits. */
@@ -242,10 +364,11 @@ static void emit_header(FILE *f, const gen *g, const char *spec)
             " *   whole history, which a fixed window of T steps would not see, so they differ\n"
             " *   from %s_predict on the last T inputs: reset and replay T steps to get those.\n"
             " * %s_selftest(): 0 when the embedded windows give recur's outputs to %s\n"
-            " *   relative to the output scale, else the number of mismatches.\n"
+            " *   of the output scale (or recur's own rounding, when larger: see %s.c),\n"
+            " *   else the number of mismatches.\n"
             " */\n"
             "#ifndef %s_H_\n#define %s_H_\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
-            N, RECUR_VERSION, spec, N, N, N, up, N, N, N, N, N, EXPORT_TOL, up, up);
+            N, RECUR_VERSION, spec, N, N, N, up, N, N, N, N, N, EXPORT_TOL, N, up, up);
     fprintf(f,
             "#define %s_TIMESTEPS %d   /* T: steps per window of %s_predict */\n"
             "#define %s_FEATURES %d    /* F: inputs per time step */\n"
@@ -518,26 +641,31 @@ static void emit_selftest(FILE *f, const gen *g)
     put_array(f, "test_x", g->tx, EXPORT_N_TESTS * win);
     put_array(f, "test_y", g->ty, EXPORT_N_TESTS * g->out_size);
     fprintf(f,
-            "\n/* recur's outputs for %d windows (inputs above, %s_TIMESTEPS x %s_FEATURES each):\n"
-            " * each output must be within %s x %g (the output scale: the largest |output| over\n"
-            " * %d such windows), and\n"
-            " * the streaming step after T steps must give predict's output bit for bit. */\n"
+            "\n/* recur's outputs for the %d windows above (T x F each) of %s_selftest.\n"
+            " * Output scale (the largest |output| recur gives over %d such windows): %.3g.\n"
+            " * Largest difference between this code and recur over them, measured at export:\n"
+            " * %.3g (%.2g of the output scale). Tolerance: %s, %.3g.\n"
+            " * The streaming step after T steps must also give predict's output bit for bit. */\n",
+            EXPORT_N_TESTS, N, EXPORT_N_SCALE, g->scale, g->diff, g->diff / g->scale,
+            g->tol > g->scale * 1e-6 ? "1.5 x that difference (recur's float32 rounding, above 1e-6 of the scale)"
+                                     : EXPORT_TOL " of the output scale",
+            g->tol);
+    fprintf(f,
             "int %s_selftest(void)\n{\n"
             "    float out[%zu], step[%d];\n    %s_state s;\n    int n, k, t, bad = 0;\n"
             "    for (n = 0; n < %d; n++) {\n"
             "        %s_predict(test_x + (long)n * %zu, out);\n"
             "        for (k = 0; k < %zu; k++) {\n"
             "            float d = out[k] - test_y[(long)n * %zu + k];\n"
-            "            if (!(d <= %sf * %.9ef && -d <= %sf * %.9ef)) bad++;\n"
+            "            if (!(d <= %.9ef && -d <= %.9ef)) bad++;\n"
             "        }\n"
             "        %s_reset(&s);\n"
             "        for (t = 0; t < %d; t++) %s_step(&s, test_x + (long)n * %zu + (long)t * %d, step);\n"
-            "        for (k = 0; k < %d; k++)\n"
-            "            if (!(step[k] <= out[%zu + k] && step[k] >= out[%zu + k])) bad++; /* != without -Wfloat-equal */\n"
+            "        for (k = 0; k < %d; k++) /* != without -Wfloat-equal */\n"
+            "            if (!(step[k] <= out[%zu + k] && step[k] >= out[%zu + k])) bad++;\n"
             "    }\n    return bad;\n}\n",
-            EXPORT_N_TESTS, N, N, EXPORT_TOL, g->scale, EXPORT_N_SCALE, N, g->out_size, g->O, N, EXPORT_N_TESTS, N, win, g->out_size,
-            g->out_size, EXPORT_TOL, g->scale, EXPORT_TOL, g->scale, N, g->T, N, win, g->F, g->O,
-            g->out_size - (size_t)g->O, g->out_size - (size_t)g->O);
+            N, g->out_size, g->O, N, EXPORT_N_TESTS, N, win, g->out_size, g->out_size, g->tol, g->tol, N, g->T, N, win,
+            g->F, g->O, g->out_size - (size_t)g->O, g->out_size - (size_t)g->O);
 }
 
 static void emit_source(FILE *f, const gen *g, const char *spec)
@@ -661,7 +789,7 @@ recur_status recur_export_c(recur_model *m, const recur_pipeline *p, int timeste
         if (*s == '*' && s[1] == '/') *s = '+'; /* never close the generated comment */
 
     out_file oh = {.f = NULL}, oc = {.f = NULL};
-    if ((st = view_model(&g, err)) || (st = reference_outputs(&g, err))) goto done;
+    if ((st = view_model(&g, err)) || (st = reference_outputs(&g, err)) || (st = mirror_check(&g, err))) goto done;
     if ((st = out_open(&oh, dir, name, "h", err)) || (st = out_open(&oc, dir, name, "c", err))) goto done;
     emit_header(oh.f, &g, spec);
     emit_source(oc.f, &g, spec);
