@@ -54,7 +54,8 @@ typedef struct {
 
 /* Default NAME: the model file's base name up to its first '.', with every
  * character that cannot appear in a C identifier turned into '_' (and a '_'
- * before a leading digit): "runs/aapl-v2.safetensors" -> "aapl_v2". */
+ * before a leading digit), at most 40 characters (cap 41):
+ * "runs/aapl-v2.safetensors" -> "aapl_v2". */
 static void default_name(const char *path, char *buf, size_t cap)
 {
     const char *base = strrchr(path, '/');
@@ -72,14 +73,13 @@ static void default_name(const char *path, char *buf, size_t cap)
 
 static int write_c(const options *o, recur_model *m, const recur_pipeline *p)
 {
-    char name[64];
+    char def[41];
+    const char *name = o->name;
     recur_error err;
-    if (o->name)
-        snprintf(name, sizeof name, "%s", o->name);
-    else
-        default_name(o->model, name, sizeof name);
+    if (!name) default_name(o->model, def, sizeof def), name = def;
     if (recur_export_c(m, p, o->timestep, o->c_dir, name, &err) != RECUR_OK) return cli_fail(&err);
-    cli_log("wrote %s/%s.h and %s/%s.c\n", o->c_dir, name, o->c_dir, name);
+    const char *sep = o->c_dir[strlen(o->c_dir) - 1] == '/' ? "" : "/";
+    cli_log("wrote %s%s%s.h and %s%s%s.c\n", o->c_dir, sep, name, o->c_dir, sep, name);
     return 0;
 }
 
