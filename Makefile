@@ -101,6 +101,7 @@ test: all $(TESTS)
 	@EXTRA_LDFLAGS="$(EXTRA_LDFLAGS)" sh tests/test_install.sh "$(MAKE)" $(BUILD)
 	@sh tests/test_forecast.sh $(BUILD)/recur
 	@sh tests/test_forecaster.sh $(BUILD)/recur
+	@sh tests/test_export.sh $(BUILD)/recur
 
 # fontconfig (under PLplot's cairo driver) keeps a one-time cache that
 # LeakSanitizer reports; tests/lsan.supp suppresses exactly that library.

@@ -64,6 +64,7 @@ int cli_forecast_panel(int argc, char **argv);
 int cli_has_option(int argc, char **argv, const char *const *opts, int n);
 /* The value of a long option in argv ("--opt V" or "--opt=V"), or NULL. */
 const char *cli_option_value(int argc, char **argv, const char *opt);
+int cmd_export(int argc, char **argv);
 
 /* ====== Messages (main.c) ====== */
 

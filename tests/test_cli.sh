@@ -15,25 +15,6 @@ trap 'rm -rf "$T"' EXIT INT TERM
 cd "$T" || exit 1
 head -n 401 "$SRC" > small.csv   # header + 400 rows: 2010-01-04 .. 2011-08-03
 
-# run ARGS...: runs recur; sets rc, stdout in out.txt, stderr in err.txt
-run() {
-    "$R" "$@" > out.txt 2> err.txt
-    rc=$?
-}
-# expect CODE NEEDLE DESC ARGS...: exit status CODE, and (NEEDLE not empty)
-# exactly one line on stderr that contains NEEDLE.
-expect() {
-    code=$1 needle=$2 desc=$3
-    shift 3
-    run "$@"
-    if [ "$rc" -ne "$code" ]; then
-        bad "$desc: exit $rc, want $code; stderr: $(head -c 300 err.txt)"
-    elif [ -n "$needle" ] && { [ "$(wc -l < err.txt)" -ne 1 ] || ! grep -q -- "$needle" err.txt; }; then
-        bad "$desc: want one stderr line with '$needle', got: $(head -c 300 err.txt)"
-    else
-        ok
-    fi
-}
 json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$2"; }
 SMALL="--epochs 2 --layers lstm(8),dense(1) --quiet --seed 7"
 
