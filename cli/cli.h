@@ -167,6 +167,11 @@ typedef struct {
 
 void cli_session_free(cli_session *s);
 
+/* The target column when --column is not given: "Close", or when `path`
+ * has none, the close column of the common exports ("Close/Last", "Price",
+ * ..., "Adj Close"), with a note on stderr (unless quiet) saying which. buf
+ * holds the name as the file spells it. */
+const char *cli_default_column(const char *path, char *buf, size_t cap, int quiet);
 /* Fills s->pipe's features from a target and an optional comma list of
  * features (target appended when absent). Usage errors name --column/--features. */
 int cli_pipe_columns(const char *cmd, recur_pipeline *p, const char *column, const char *features);

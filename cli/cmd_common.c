@@ -51,6 +51,22 @@ static int add_feature(const char *cmd, const char *opt, recur_pipeline *p, cons
     return 0;
 }
 
+const char *cli_default_column(const char *path, char *buf, size_t cap, int quiet)
+{
+    /* Yahoo's "Close" first; then the names other exports give a daily close
+     * (Nasdaq "Close/Last", Investing.com "Price", ...); an adjusted close
+     * only when there is no plain one. */
+    static const char *const names[] = {"Close", "Close/Last", "Close Price", "Last", "Price", "Adj Close"};
+    int which = -1;
+    if (recur_csv_pick_column(path, names, (int)(sizeof names / sizeof names[0]), buf, cap, &which, NULL) ||
+        which < 0)
+        return "Close"; /* reading the file says what is wrong with it */
+    if (which > 0 && !quiet)
+        cli_log("recur: note: %s has no column \"Close\"; using \"%s\" as the close (--column picks another)\n", path,
+                buf);
+    return buf;
+}
+
 int cli_pipe_columns(const char *cmd, recur_pipeline *p, const char *column, const char *features)
 {
     int at, rc;

@@ -50,7 +50,8 @@ static void help(void)
            "\n"
            "Data:\n"
            "  --data FILE             CSV file with a header row (required)\n"
-           "  --column NAME           target column (default: Close)\n"
+           "  --column NAME           target column (default: Close; without one, the close of other\n"
+           "                          exports: Close/Last, Close Price, Last, Price, Adj Close)\n"
            "  --features A,B,...      input columns; the target is added when absent (default: the target)\n"
            "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: error)\n"
            "  --timestep T            window length in rows (default: 60)\n"
@@ -237,7 +238,7 @@ int cmd_compare(int argc, char **argv)
     static const char *const missings[] = {"error", "drop", "ffill"};
     static const char *const scalers[] = {"minmax", "standard"};
     static const char *const transforms[] = {"none", "diff", "logreturn"};
-    const char *cmd = "compare", *data = NULL, *column = "Close", *features = NULL, *dir = "recur-compare";
+    const char *cmd = "compare", *data = NULL, *column = NULL, *features = NULL, *dir = "recur-compare";
     recur_pipeline pipe = recur_pipeline_default();
     recur_fit_opts fo = recur_fit_opts_default();
     int rc = 0, c, v, missing = RECUR_MISSING_ERROR, seeds = 3, quiet = 0;
@@ -280,6 +281,8 @@ int cmd_compare(int argc, char **argv)
     memset(&s, 0, sizeof s);
     memset(runs, 0, sizeof runs);
     s.pipe = pipe;
+    char close[256];
+    if (!column) column = cli_default_column(data, close, sizeof close, quiet);
     if ((rc = cli_pipe_columns(cmd, &s.pipe, column, features))) return rc;
     if ((rc = make_dir(dir))) return rc;
     rc = cli_session_data(&s, data, (recur_missing)missing, quiet);

@@ -51,7 +51,8 @@ static void help(void)
            "\n"
            "Data:\n"
            "  --data FILE             CSV file with a header row (required)\n"
-           "  --column NAME           target column (default: Close)\n"
+           "  --column NAME           target column (default: Close; without one, the close of other\n"
+           "                          exports: Close/Last, Close Price, Last, Price, Adj Close)\n"
            "  --features A,B,...      input columns; the target is added when absent\n"
            "                          (default: the target alone)\n"
            "  --missing MODE          empty/null/NaN cells: error, drop or ffill (default: error)\n"
@@ -320,7 +321,9 @@ int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s)
         missing = s->pipe.missing;
     } else {
         s->pipe = c->pipe;
-        if ((rc = cli_pipe_columns(cmd, &s->pipe, c->column, c->features))) return rc;
+        char close[256];
+        const char *column = (c->given & CLI_G_COLUMN) ? c->column : cli_default_column(c->data, close, sizeof close, c->quiet);
+        if ((rc = cli_pipe_columns(cmd, &s->pipe, column, c->features))) return rc;
         /* The model needs only the column count and the horizon: build it first so
          * that a bad spec is reported before any file is read. */
         if ((rc = cli_session_model(s, cmd, c->layers, s->pipe.n_features, 1, 0, &c->co, c->quiet))) return rc;

@@ -383,6 +383,11 @@ recur_csv_opts recur_csv_opts_default(void);
 recur_status recur_table_read_csv(const char *path, const recur_csv_opts *o, recur_table **out,
                                   recur_error *err);
 void recur_table_free(recur_table *t);
+/* The first of names[0..n) that the header of `path` has (case-insensitive):
+ * its index in *which (-1 when none) and, when found is not NULL, the name as
+ * the header spells it. Reads the header only. */
+recur_status recur_csv_pick_column(const char *path, const char *const *names, int n, char *found, size_t cap,
+                                   int *which, recur_error *err);
 size_t recur_table_rows(const recur_table *t);
 int recur_table_cols(const recur_table *t);
 /* Column j (0..n_columns-1, in the order asked for): n_rows doubles. */

@@ -161,6 +161,19 @@ check "SIGINT saves the model" test -s int.safetensors
 check "SIGINT message" grep -q "interrupted by SIGINT" int.err
 expect 0 "" "interrupted model evaluates" evaluate --model int.safetensors --data small.csv
 
+# ====== the default target column in other exports ======
+
+# A Nasdaq export has "Close/Last", no "Close": train takes it and says so;
+# its persistence MAE is the one ../shared/data/README.md computes (25.1016).
+GOOG=$(dirname "$NSEI")/GOOG_nasdaq.csv
+run train --data "$GOOG" --epochs 1 --layers "lstm(4),dense(1)" --out goog.safetensors
+check "train on a Nasdaq export without --column (exit $rc)" test "$rc" -eq 0
+check "it says it uses Close/Last" grep -q 'note: .*has no column "Close"; using "Close/Last" as the close' err.txt
+check "the Nasdaq close is scored against its persistence (25.1016)" grep -q "^MAE .* 25.1016$" out.txt
+expect 0 "" "evaluate finds the model's Close/Last again" evaluate --model goog.safetensors --data "$GOOG"
+expect 1 'no column "Close"' "an explicit --column Close is not replaced" \
+    train --data "$GOOG" --column Close --epochs 1 --quiet --out goog2.safetensors
+
 # ====== compare and demo, tiny ======
 
 expect 0 "" "compare" compare --data small.csv --epochs 1 --seeds 1 --batch-size 128 --out cmp --quiet
