@@ -136,6 +136,9 @@ typedef enum {
 typedef enum { RECUR_LOSS_MSE = 0, RECUR_LOSS_MAE } recur_loss;
 typedef enum { RECUR_OPT_RMSPROP = 0, RECUR_OPT_ADAM, RECUR_OPT_SGD } recur_optimizer;
 
+/* Layers a model may have (Dropout layers count). */
+#define RECUR_MAX_LAYERS 64
+
 /* A Keras Sequential model. Opaque: built layer by layer, then compiled. */
 typedef struct recur_model recur_model;
 

@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#define RC_MF_MAX_LAYERS 256
+#define RC_MF_MAX_LAYERS RECUR_MAX_LAYERS /* the model's own limit: one, not two */
 #define RC_MF_MAX_WIDTH (1 << 20) /* units and n_features */
 #define RC_MF_N_SLOTS 4
 

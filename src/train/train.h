@@ -15,7 +15,7 @@
 
 #include <pthread.h>
 
-#define RC_MAX_LAYERS 64
+#define RC_MAX_LAYERS RECUR_MAX_LAYERS
 #define RC_MAX_THREADS 16
 #define RC_CHUNK 16
 #define RC_MAX_CHUNKS 8
