@@ -89,7 +89,11 @@ int cli_predict_rows(recur_model *m, const recur_table *t, const recur_pipeline 
             size_t r = rows[i + j], k = i + j;
             recur_dataset_invert(t, p, r, y + j * (size_t)H, out->pred + k * (size_t)H);
             out->row[k] = r;
-            out->naive[k] = col[r - 1];
+            /* persistence: the library's naive baseline from the rows before r */
+            if (recur_baseline_forecast(RECUR_BASE_NAIVE, col, r, 1, 1, NULL, 0, &out->naive[k], NULL, NULL, &err)) {
+                rc = cli_fail(&err);
+                goto done;
+            }
             for (int s = 0; s < H; s++) out->truth[k * (size_t)H + (size_t)s] = col[r + (size_t)s];
         }
     }
@@ -102,29 +106,35 @@ done:
 
 /* ====== Scores ====== */
 
-/* Scores of steps [s0, s1) of every sample; naive uses the persistence value. */
-static cli_score score(const cli_preds *pr, int s0, int s1, int naive)
+/* The library's scores of the model (naive 0) or of persistence (naive 1)
+ * over every sample: pooled, and per step when steps is not NULL. A
+ * non-finite forecast (a model that diverged) leaves them NaN. */
+static void score(const cli_preds *pr, int naive, cli_score *pooled, cli_score *steps)
 {
-    double ae = 0, se = 0, pe = 0;
-    size_t n = 0, np = 0;
-    cli_score sc;
-    for (size_t i = 0; i < pr->n; i++)
-        for (int s = s0; s < s1; s++) {
-            double y = pr->truth[i * (size_t)pr->h + (size_t)s];
-            double yh = naive ? pr->naive[i] : pr->pred[i * (size_t)pr->h + (size_t)s];
-            double e = fabs(y - yh);
-            ae += e;
-            se += e * e;
-            n++;
-            if (y != 0.0) {
-                pe += e / fabs(y);
-                np++;
-            }
+    const cli_score none = {NAN, NAN, NAN};
+    *pooled = none;
+    for (int s = 0; steps && s < pr->h; s++) steps[s] = none;
+    recur_scorer *sc = NULL;
+    double *f = malloc((size_t)pr->h * sizeof *f);
+    int ok = f && recur_scorer_new(pr->h, &sc, NULL) == RECUR_OK && recur_scorer_series(sc, NAN, NULL) == RECUR_OK;
+    for (size_t i = 0; ok && i < pr->n; i++) {
+        const double *truth = pr->truth + i * (size_t)pr->h, *fi = pr->pred + i * (size_t)pr->h;
+        if (naive) {
+            for (int s = 0; s < pr->h; s++) f[s] = pr->naive[i];
+            fi = f;
         }
-    sc.mae = n ? ae / (double)n : NAN;
-    sc.rmse = n ? sqrt(se / (double)n) : NAN;
-    sc.mape = np ? 100.0 * pe / (double)np : NAN;
-    return sc;
+        ok = recur_scorer_add(sc, 0, truth, fi, NULL, NULL, pr->h, NULL) == RECUR_OK;
+    }
+    if (ok && pr->n > 0) {
+        recur_scores r = recur_scorer_result(sc, -1);
+        *pooled = (cli_score){r.mae, r.rmse, r.mape};
+        for (int s = 0; steps && s < pr->h; s++) {
+            r = recur_scorer_result(sc, s);
+            steps[s] = (cli_score){r.mae, r.rmse, r.mape};
+        }
+    }
+    recur_scorer_free(sc);
+    free(f);
 }
 
 void cli_report_make(const cli_preds *pr, const recur_dataset *ds, cli_report *r)
@@ -132,16 +142,16 @@ void cli_report_make(const cli_preds *pr, const recur_dataset *ds, cli_report *r
     memset(r, 0, sizeof *r);
     r->n_test = pr->n;
     r->horizon = pr->h;
-    r->model = score(pr, 0, pr->h, 0);
-    r->naive = score(pr, 0, pr->h, 1);
     if (pr->h > 1) {
         r->step = calloc((size_t)pr->h, sizeof *r->step);
         r->naive_step = calloc((size_t)pr->h, sizeof *r->naive_step);
-        for (int s = 0; r->step && r->naive_step && s < pr->h; s++) {
-            r->step[s] = score(pr, s, s + 1, 0);
-            r->naive_step[s] = score(pr, s, s + 1, 1);
+        if (!r->step || !r->naive_step) {
+            free(r->step), free(r->naive_step);
+            r->step = r->naive_step = NULL;
         }
     }
+    score(pr, 0, &r->model, r->step);
+    score(pr, 1, &r->naive, r->naive_step);
     r->beats = r->model.mae < r->naive.mae;
     r->gain_pct = r->naive.mae > 0 ? 100.0 * (r->naive.mae - r->model.mae) / r->naive.mae : NAN;
     r->above = ds ? ds->test_above : 0.0;
