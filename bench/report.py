@@ -21,6 +21,8 @@ LABEL = {
     "big": "big LSTM(256)x2",
     "predict1": "predict 1 window",
     "predict64": "predict batches of 64",
+    "predict1-stream": "predict 1 window, recur_stream (no training caches)",
+    "step": "one streaming step (recur_stream_step)",
 }
 
 
@@ -187,6 +189,11 @@ def main():
     print(f"| {LABEL['predict1']} (latency) | {fmt_run(p1)} | "
           f"{fmt_run(tp1) + ' (' + tconf(tp1) + ')' if tp1 else '-'} | "
           f"{f'{sp:.2f}x' if sp else '-'} | < 200 us | {mark(None if not p1 else p1['median'] < 200)} |")
+    ps = find(rows, "recur", "predict1-stream")
+    print(f"| {LABEL['predict1-stream']} (latency) | {fmt_run(ps)} | - | - | < 100 us | "
+          f"{mark(None if not ps else ps['median'] < 100)} |")
+    st = find(rows, "recur", "step")
+    print(f"| {LABEL['step']} (latency) | {fmt_run(st)} | - | - | < 5 us | {mark(None if not st else st['median'] < 5)} |")
     ratio_row(f"{LABEL['predict64']} (throughput)", find(rows, "recur", "predict64"), torch_best(rows, "predict64"), 3)
     rt = find(rows, "recur", "tutorial", 0)
     tt = torch_one_core(rows, "tutorial")

@@ -147,6 +147,10 @@ for c in predict1 predict64; do
         trun1 "torch $c threads=2 openblas=1" --case $c --threads 2 $P
     fi
 done
+# The batch-1 inference path (recur_stream): a window from zero states, and
+# one step of a stream under way (10x the calls: a step is ~1/60 of a window).
+run "recur predict1-stream" "$BENCH" --case predict1-stream $P1
+run "recur step" "$BENCH" --case step $(echo "$P1" | awk '{ print $1, $2 * 10, $3, $4 * 10 }')
 
 # The demo runs DEMO_REPS times, like every other figure a median: one run of
 # 15 s catches this shared machine's slow spells (13.8 and 15.4 s minutes apart
