@@ -78,13 +78,7 @@ static int dot_tail(int K, int N)
 
 void rc_pack(rc_packed *pk, recur_float *buf, const recur_float *src, int lds, int trans, int K, int N)
 {
-    pk->p = buf;
-    pk->K = K;
-    pk->N = N;
-    pk->simd = simd_ok();
-    pk->tn = 0;
-    pk->tp = NULL;
-    pk->tld = 0;
+    *pk = (rc_packed){.p = buf, .K = K, .N = N, .simd = simd_ok()};
     if (!pk->simd) { /* a row-major copy for rc_gemm */
         pk->ps = 0;
         pk->ks = (size_t)N;
@@ -126,15 +120,7 @@ void rc_pack_sum(rc_packed *pk, recur_float *buf, const recur_float *src, int ld
 {
 #ifdef RC_PGEMM_AVX512
     if (simd_ok()) {
-        pk->p = buf;
-        pk->K = K;
-        pk->N = N;
-        pk->simd = 1;
-        pk->ps = (size_t)K * PANEL;
-        pk->ks = PANEL;
-        pk->tn = 0;
-        pk->tp = NULL;
-        pk->tld = 0;
+        *pk = (rc_packed){.p = buf, .K = K, .N = N, .simd = 1, .ps = (size_t)K * PANEL, .ks = PANEL};
         pack512(buf, pk->ps, src, lds, K, N, colsum);
         return;
     }
@@ -149,13 +135,7 @@ void rc_pack_stack(rc_packed *pk, recur_float *buf, const recur_float *top, int 
                    int ldb, int K2, int N)
 {
     const int K = K1 + K2;
-    pk->p = buf;
-    pk->K = K;
-    pk->N = N;
-    pk->simd = simd_ok();
-    pk->tn = 0;
-    pk->tp = NULL;
-    pk->tld = 0;
+    *pk = (rc_packed){.p = buf, .K = K, .N = N, .simd = simd_ok()};
 #ifdef RC_PGEMM_AVX512
     if (pk->simd) {
         pk->ps = (size_t)K * PANEL;
@@ -175,17 +155,8 @@ void rc_pack_stack(rc_packed *pk, recur_float *buf, const recur_float *top, int 
 
 rc_packed rc_pack_view(const recur_float *src, int lds, int K, int N)
 {
-    rc_packed v;
-    v.p = src;
-    v.K = K;
-    v.N = N;
-    v.simd = simd_ok();
-    v.ps = v.simd ? PANEL : 0;
-    v.ks = (size_t)lds;
-    v.tn = 0;
-    v.tp = NULL;
-    v.tld = 0;
-    return v;
+    const int simd = simd_ok();
+    return (rc_packed){.p = src, .K = K, .N = N, .simd = simd, .ps = simd ? PANEL : 0, .ks = (size_t)lds};
 }
 
 rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk)

@@ -19,10 +19,8 @@ static size_t dense_buf_size(const rc_layer *L, int B, int T)
 static void dense_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
     size_t R = rows_of(L, B, T);
-    lb->y = m;
-    m += R * (size_t)L->units;
-    lb->a = m;
-    m += R * (size_t)L->units;
+    lb->y = rc_take(&m, R * (size_t)L->units);
+    lb->a = rc_take(&m, R * (size_t)L->units);
     lb->dx = m;
 }
 

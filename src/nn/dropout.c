@@ -66,10 +66,8 @@ static size_t drop_buf_size(const rc_layer *L, int B, int T) { return 3 * rows_o
 static void drop_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
     size_t n = rows_of(L, B, T) * (size_t)L->in;
-    lb->y = m;
-    m += n;
-    lb->mask = m;
-    m += n;
+    lb->y = rc_take(&m, n);
+    lb->mask = rc_take(&m, n);
     lb->dx = m;
 }
 

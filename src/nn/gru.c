@@ -39,25 +39,16 @@ static size_t gru_buf_size(const rc_layer *L, int B, int T)
 static void gru_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
-    lb->y = m;
-    m += TB * H;
-    lb->aux = m;
-    m += TB * H;
-    lb->a = m;
-    m += TB * 3 * H;
-    if (L->reset_after) lb->da2 = m, m += TB * 3 * H;
-    lb->dx = m;
-    m += TB * (size_t)L->in;
-    lb->mh = m;
-    m += (size_t)B * 3 * H;
-    lb->dh = m;
-    m += (size_t)B * H;
-    lb->dc = m;
-    m += (size_t)B * H;
-    lb->h0 = m;
-    m += (size_t)B * H;
-    lb->dh0 = m;
-    m += (size_t)B * H;
+    lb->y = rc_take(&m, TB * H);
+    lb->aux = rc_take(&m, TB * H);
+    lb->a = rc_take(&m, TB * 3 * H);
+    if (L->reset_after) lb->da2 = rc_take(&m, TB * 3 * H);
+    lb->dx = rc_take(&m, TB * (size_t)L->in);
+    lb->mh = rc_take(&m, (size_t)B * 3 * H);
+    lb->dh = rc_take(&m, (size_t)B * H);
+    lb->dc = rc_take(&m, (size_t)B * H);
+    lb->h0 = rc_take(&m, (size_t)B * H);
+    lb->dh0 = rc_take(&m, (size_t)B * H);
     lb->ut = m;
 }
 

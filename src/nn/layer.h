@@ -110,6 +110,14 @@ static inline void rc_wp_mark(rc_lbuf *lb, int k, unsigned clear)
  * lb->wp + at unless it is current (gates.c). */
 const rc_packed *rc_wp_pack(rc_lbuf *lb, int k, const recur_float *src, int lds, int trans, int K, int N, size_t at);
 
+/* Carves n floats off the front of a workspace block: *m advances past them. */
+static inline recur_float *rc_take(recur_float **m, size_t n)
+{
+    recur_float *p = *m;
+    *m += n;
+    return p;
+}
+
 extern const rc_layer_ops rc_lstm_ops, rc_gru_ops, rc_rnn_ops, rc_dense_ops, rc_dropout_ops;
 
 /* ====== Shared gate-GEMM mechanism (gates.c) ======

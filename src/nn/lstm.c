@@ -47,30 +47,18 @@ static size_t lstm_wpack_size(const rc_layer *L)
 static void lstm_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
-    lb->y = m;
-    m += TB * H;
-    lb->c = m;
-    m += TB * H;
-    lb->tc = m;
-    m += TB * H;
-    lb->a = m;
-    m += TB * 4 * H;
-    lb->dx = m;
-    m += TB * (size_t)L->in;
-    lb->dh = m;
-    m += (size_t)B * H;
-    lb->dc = m;
-    m += (size_t)B * H;
-    lb->h0 = m;
-    m += (size_t)B * H;
-    lb->c0 = m;
-    m += (size_t)B * H;
-    lb->dh0 = m;
-    m += (size_t)B * H;
-    lb->dc0 = m;
-    m += (size_t)B * H;
-    lb->aux = m;
-    m += 4 * (H + 16);
+    lb->y = rc_take(&m, TB * H);
+    lb->c = rc_take(&m, TB * H);
+    lb->tc = rc_take(&m, TB * H);
+    lb->a = rc_take(&m, TB * 4 * H);
+    lb->dx = rc_take(&m, TB * (size_t)L->in);
+    lb->dh = rc_take(&m, (size_t)B * H);
+    lb->dc = rc_take(&m, (size_t)B * H);
+    lb->h0 = rc_take(&m, (size_t)B * H);
+    lb->c0 = rc_take(&m, (size_t)B * H);
+    lb->dh0 = rc_take(&m, (size_t)B * H);
+    lb->dc0 = rc_take(&m, (size_t)B * H);
+    lb->aux = rc_take(&m, 4 * (H + 16));
     lb->ut = m;
 }
 

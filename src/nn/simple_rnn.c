@@ -23,18 +23,12 @@ static size_t rnn_buf_size(const rc_layer *L, int B, int T)
 static void rnn_bind(const rc_layer *L, rc_lbuf *lb, recur_float *m, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
-    lb->y = m;
-    m += TB * H;
-    lb->a = m;
-    m += TB * H;
-    lb->dx = m;
-    m += TB * (size_t)L->in;
-    lb->dh = m;
-    m += (size_t)B * H;
-    lb->h0 = m;
-    m += (size_t)B * H;
-    lb->dh0 = m;
-    m += (size_t)B * H;
+    lb->y = rc_take(&m, TB * H);
+    lb->a = rc_take(&m, TB * H);
+    lb->dx = rc_take(&m, TB * (size_t)L->in);
+    lb->dh = rc_take(&m, (size_t)B * H);
+    lb->h0 = rc_take(&m, (size_t)B * H);
+    lb->dh0 = rc_take(&m, (size_t)B * H);
     lb->ut = m;
 }
 
