@@ -312,6 +312,7 @@ typedef struct {
     size_t ns, total;      /* kept series, training windows */
     const recur_float *xv, *yv;
     size_t nv;             /* validation windows */
+    const recur_forecaster *warm; /* start from its weights (NULL: from the seeds) */
 } fit_ctx;
 
 /* Trains network k; its validation predictions into pv (nv, H). */
@@ -334,6 +335,11 @@ static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recu
     if (st) return st;
     recur_model *m = f->net[k];
     size_t np = recur_model_n_params(m);
+    /* Warm start: the previous forecaster's network k, when it has the same shape. */
+    const recur_forecaster *w = c->warm;
+    if (w && k < w->n_nets && w->chunk == f->chunk && w->H == f->H && strcmp(w->spec, f->spec) == 0 &&
+        recur_model_n_params(w->net[k]) == np)
+        memcpy(recur_model_params(m), recur_model_params(w->net[k]), np * sizeof(recur_float));
     size_t *perm = malloc(c->total * sizeof *perm);
     recur_float *x = malloc(fill * (size_t)f->T * sizeof *x), *y = malloc(fill * (size_t)f->H * sizeof *y);
     recur_float *best = malloc(np * sizeof *best);
@@ -483,8 +489,8 @@ static recur_status add_skipped(recur_forecaster *f, const char *id, recur_error
     return RECUR_OK;
 }
 
-recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_panel *p, const size_t *n_train,
-                                  recur_forecaster **out, recur_error *err)
+static recur_status fit_from(const recur_forecaster_opts *o, const recur_panel *p, const size_t *n_train,
+                             const recur_forecaster *warm, recur_forecaster **out, recur_error *err)
 {
     if (!o || !p || !out) return rc_error(err, RECUR_E_INVALID, "recur_forecaster_fit: o, p and out are required");
     *out = NULL;
@@ -587,7 +593,7 @@ recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_pa
         for (size_t t = sd[k].n_fit; t + (size_t)H <= sd[k].n; t++, w++)
             cut(f, sd[k].v, t, xv + w * (size_t)f->T, yv + w * (size_t)H);
 
-    fit_ctx c = {o, co, sd, ns, total, xv, yv, nv};
+    fit_ctx c = {o, co, sd, ns, total, xv, yv, nv, warm};
     for (int k = 0; k < o->seeds; k++)
         if ((st = train_net(f, &c, k, pk + (size_t)k * nv * H, err))) goto fail;
 
@@ -617,6 +623,12 @@ fail:
     free(sd), free(keep), free(xv), free(yv), free(pk);
     recur_forecaster_free(f);
     return st;
+}
+
+recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_panel *p, const size_t *n_train,
+                                  recur_forecaster **out, recur_error *err)
+{
+    return fit_from(o, p, n_train, NULL, out, err);
 }
 
 /* ====== Predict ====== */
@@ -715,9 +727,9 @@ typedef struct {
     recur_forecaster *f;
 } method_ctx;
 
-/* Trains a fresh forecaster on each series' values [start, end). Networks are
- * retrained from their seeds (not warm-started): the result depends only on
- * the data it is given. */
+/* Trains a forecaster on each series' values [start, end), warm-started from
+ * the previous fit's networks when there is one (same recipe and shapes);
+ * the scaling is fitted afresh on the new ranges. */
 static recur_status method_fit(void *ctx, const recur_panel *p, const size_t *start, const size_t *end,
                                recur_error *err)
 {
@@ -738,7 +750,7 @@ static recur_status method_fit(void *ctx, const recur_panel *p, const size_t *st
     if (!st) {
         recur_forecaster_opts o = c->o;
         if (o.season <= 0) o.season = recur_panel_infer_season(p);
-        st = recur_forecaster_fit(&o, sub, NULL, &f, err);
+        st = fit_from(&o, sub, NULL, c->f, &f, err);
     }
     recur_panel_free(sub);
     if (st) return st;
