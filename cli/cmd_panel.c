@@ -344,8 +344,14 @@ static int plot_series(const char *path, const recur_panel *p, size_t s, int H, 
     level_name(lab_lo, sizeof lab_lo, "lower ", level), level_name(lab_hi, sizeof lab_hi, "upper ", level);
     strcat(lab_lo, "%"), strcat(lab_hi, "%");
     recur_plot_series ser[4] = {{"history", ys}, {"forecast", fs}, {lab_lo, ls}, {lab_hi, hs}};
-    int rc = cli_plot(path, title, recur_panel_time_is_index(p) ? "step" : "date", "value", x,
-                      !recur_panel_time_is_index(p), N, ser, lo ? 4 : 2, x[hist - 1]);
+    recur_plot_opts po;
+    recur_error err;
+    memset(&po, 0, sizeof po);
+    po.title = title, po.xlabel = recur_panel_time_is_index(p) ? "step" : "date", po.ylabel = "value";
+    po.x = x, po.x_is_date = !recur_panel_time_is_index(p), po.n = N;
+    po.series = ser, po.n_series = lo ? 4 : 2;
+    po.boundary_x = x[hist - 1], po.boundary_label = "history | forecast";
+    int rc = recur_plot_lines(path, &po, &err) != RECUR_OK ? cli_fail(&err) : 0;
     free(x), free(buf);
     return rc;
 }
