@@ -42,7 +42,7 @@ const char *cli_option_value(int argc, char **argv, const char *opt)
 }
 
 /* The data summary line and the season: given, or inferred from the times. */
-static int panel_summary(const char *path, const recur_panel *p, int *season, const char *what)
+static int panel_summary(const char *path, const recur_panel *p, int *season, int quiet)
 {
     size_t ns = recur_panel_count(p), lo = (size_t)-1, hi = 0, rows = 0;
     for (size_t s = 0; s < ns; s++) {
@@ -51,8 +51,9 @@ static int panel_summary(const char *path, const recur_panel *p, int *season, co
     }
     const char *how = "given";
     if (*season <= 0) *season = recur_panel_infer_season(p), how = "inferred from the times; --season to change";
-    cli_log("data: %s: %zu series, %zu rows, %zu..%zu values each, %s times; season %d (%s)%s%s\n", path, ns, rows, lo,
-            hi, recur_panel_time_is_index(p) ? "integer" : "date", *season, how, what ? "; " : "", what ? what : "");
+    if (!quiet)
+        cli_log("data: %s: %zu series, %zu rows, %zu..%zu values each, %s times; season %d (%s)\n", path, ns, rows, lo,
+                hi, recur_panel_time_is_index(p) ? "integer" : "date", *season, how);
     if ((size_t)*season > hi)
         return cli_usage("train", "--season: %d is longer than the longest series (%zu values); give a shorter "
                                   "season (1 for none)",
@@ -227,7 +228,7 @@ int cli_train_panel(int argc, char **argv)
     recur_panel *p = NULL;
     recur_forecaster *f = NULL;
     if (recur_panel_read_csv(data, &po, &p, &err) != RECUR_OK) return cli_fail(&err);
-    if (!quiet || season <= 0) rc = panel_summary(data, p, &season, NULL);
+    rc = panel_summary(data, p, &season, quiet);
     o.season = season;
     train_progress tp = {cli_now(), quiet};
     o.progress = on_progress, o.progress_user = &tp;
