@@ -240,8 +240,9 @@ int cli_train_panel(int argc, char **argv)
     if (!rc && recur_forecaster_n_skipped(f) > 0) {
         char ids[512];
         id_list(ids, sizeof ids, skipped_at, f, recur_forecaster_n_skipped(f));
-        cli_warn("%zu series too short to train on (window %d + horizon %d + validation tail), skipped: %s",
-                 recur_forecaster_n_skipped(f), recur_forecaster_timestep(f), horizon, ids);
+        cli_warn("%zu series too short to train on (history + horizon %d + a validation tail of at least %d values), "
+                 "skipped: %s",
+                 recur_forecaster_n_skipped(f), horizon, horizon, ids);
     }
     if (!rc && recur_forecaster_save(f, out, &err) != RECUR_OK) rc = cli_fail(&err);
     if (!rc && !quiet) {

@@ -67,7 +67,12 @@ static recur_panel *small_panel(int with_short)
             y[t] = (10.0 + 40.0 * s) * (1.0 + 0.3 * sin(2 * PI * t / 12.0) + 0.002 * t) + 0.2 * gauss();
         assert_int_equal(recur_panel_add(p, ids[s], y, NULL, 160, NULL), RECUR_OK);
     }
-    if (with_short) assert_int_equal(recur_panel_add(p, "tiny", y, NULL, 20, NULL), RECUR_OK);
+    if (with_short) {
+        /* 30 values: shorter than a window (48), trained with padded windows;
+         * 10: too short even for a season of history + horizon + tail. */
+        assert_int_equal(recur_panel_add(p, "short", y, NULL, 30, NULL), RECUR_OK);
+        assert_int_equal(recur_panel_add(p, "tiny", y, NULL, 10, NULL), RECUR_OK);
+    }
     return p;
 }
 
@@ -136,8 +141,9 @@ static void test_unknown_id_and_horizon(void **state)
     recur_forecaster *f = NULL;
     recur_error err;
     assert_int_equal(recur_forecaster_fit(&o, p, NULL, &f, &err), RECUR_OK);
-    /* tiny has 20 values: fewer than window 36 + horizon 3 + tail 3. */
-    assert_int_equal(recur_forecaster_n_series(f), 3);
+    /* tiny has 10 values: fewer than a season (12) + horizon 3 + tail 3. */
+    assert_int_equal(recur_forecaster_n_series(f), 4);
+    assert_string_equal(recur_forecaster_id(f, 3), "short");
     assert_int_equal(recur_forecaster_n_skipped(f), 1);
     assert_string_equal(recur_forecaster_skipped(f, 0), "tiny");
     assert_null(recur_forecaster_skipped(f, 1));
@@ -146,6 +152,7 @@ static void test_unknown_id_and_horizon(void **state)
     for (int i = 0; i < 40; i++) y[i] = 10 + i;
     assert_int_equal(recur_forecaster_predict(f, "zzz", y, 40, 3, NULL, 0, m, NULL, NULL, &err), RECUR_E_DATA);
     assert_non_null(strstr(err.msg, "unknown series \"zzz\""));
+    assert_int_equal(recur_forecaster_predict(f, "short", y, 40, 3, NULL, 0, m, NULL, NULL, &err), RECUR_OK);
     assert_int_equal(recur_forecaster_predict(f, "tiny", y, 40, 3, NULL, 0, m, NULL, NULL, &err), RECUR_E_DATA);
     assert_non_null(strstr(err.msg, "too short"));
     assert_int_equal(recur_forecaster_predict(f, "a", y, 40, 4, NULL, 0, m, NULL, NULL, &err), RECUR_E_INVALID);
@@ -161,9 +168,10 @@ static void test_unknown_id_and_horizon(void **state)
     /* Every series too short: an error that says how long one must be. */
     recur_panel *q = NULL;
     assert_int_equal(recur_panel_new(1, &q, NULL), RECUR_OK);
-    assert_int_equal(recur_panel_add(q, "x", y, NULL, 20, NULL), RECUR_OK);
+    assert_int_equal(recur_panel_add(q, "x", y, NULL, 17, NULL), RECUR_OK);
     assert_int_equal(recur_forecaster_fit(&o, q, NULL, &f, &err), RECUR_E_DATA);
-    assert_non_null(strstr(err.msg, "at least 42 values"));
+    /* 12 of history + horizon 3 + tail 4 (a quarter of 19 > 3): 19. */
+    assert_non_null(strstr(err.msg, "at least 19 values"));
     assert_null(f);
     recur_panel_free(q);
     recur_panel_free(p);

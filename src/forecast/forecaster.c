@@ -254,6 +254,7 @@ typedef struct {
     size_t n;      /* training values */
     double *v;     /* (n) scaled */
     size_t first;  /* index of this series' first training window over all series */
+    size_t t0;     /* origin of its first training window: T, less for a short series (padded) */
 } series_data;
 
 typedef struct {
@@ -286,6 +287,15 @@ static double mean_abs_diff(const double *v, size_t n, size_t lag)
     return n > lag ? sum / (double)(n - lag) : 0;
 }
 
+/* Validation tail of a series of n values: H + per - 1 (per: validation
+ * windows wanted per series), at most a quarter of the series, at least H. */
+static size_t tail_of(size_t n, int H, size_t per)
+{
+    size_t tail = (size_t)H + per - 1;
+    if (tail > n / 4) tail = n / 4 > (size_t)H ? n / 4 : (size_t)H;
+    return tail;
+}
+
 static int cmp_size(const void *a, const void *b)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
@@ -293,7 +303,7 @@ static int cmp_size(const void *a, const void *b)
 }
 
 /* Training window w (0..total) -> series and origin. */
-static void locate(const series_data *sd, size_t ns, size_t w, const recur_forecaster *f, size_t *s, size_t *t)
+static void locate(const series_data *sd, size_t ns, size_t w, size_t *s, size_t *t)
 {
     size_t lo = 0, hi = ns; /* last series with first <= w */
     while (hi - lo > 1) {
@@ -302,7 +312,7 @@ static void locate(const series_data *sd, size_t ns, size_t w, const recur_forec
         else hi = mid;
     }
     *s = lo;
-    *t = (size_t)f->T + (w - sd[lo].first);
+    *t = sd[lo].t0 + (w - sd[lo].first);
 }
 
 typedef struct {
@@ -363,7 +373,7 @@ static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recu
             }
         for (size_t i = 0; i < fill; i++) {
             size_t s, t;
-            locate(c->sd, c->ns, perm[i % per_ep], f, &s, &t);
+            locate(c->sd, c->ns, perm[i % per_ep], &s, &t);
             cut(f, c->sd[s].v, t, x + i * (size_t)f->T, y + i * (size_t)f->H);
         }
         recur_fit_opts fo = recur_fit_opts_default();
@@ -516,6 +526,13 @@ static recur_status fit_from(const recur_forecaster_opts *o, const recur_panel *
     qsort(keep, np, sizeof *keep, cmp_size);
     if ((st = recipe(f, o, keep[np / 2], &co, err))) goto fail;
 
+    /* Real values a training window needs: the whole window (tutorial), or
+     * a season (at least 4) of it with the forecast preset. */
+    size_t min_hist = (size_t)f->T;
+    if (o->preset == RECUR_PRESET_FORECAST) {
+        size_t m4 = f->season > 4 ? (size_t)f->season : 4;
+        min_hist = m4 < min_hist ? m4 : min_hist;
+    }
     /* Validation tail per series: H values, more when there are few series. */
     size_t per = (VAL_WINDOWS + np - 1) / np, ns = 0, total = 0, nv = 0;
     for (size_t s = 0; s < np; s++) {
@@ -533,23 +550,27 @@ static recur_status fit_from(const recur_forecaster_opts *o, const recur_panel *
                           recur_panel_id(p, s));
             goto fail;
         }
-        size_t tail = (size_t)H + per - 1;
-        if (tail > n / 4) tail = n / 4 > (size_t)H ? n / 4 : (size_t)H;
-        if (n < tail + (size_t)f->T + (size_t)H) {
+        size_t tail = tail_of(n, H, per);
+        /* A series shorter than a full window still trains (forecast preset)
+         * with windows padded by its first value, from min_hist real values. */
+        size_t t0 = n >= tail + (size_t)f->T + (size_t)H ? (size_t)f->T : min_hist;
+        if (n < tail + t0 + (size_t)H) {
             if ((st = add_skipped(f, recur_panel_id(p, s), err))) goto fail;
             continue;
         }
         series_data *d = &sd[ns];
-        d->n = n, d->n_fit = n - tail, d->first = total;
-        total += d->n_fit - (size_t)H - (size_t)f->T + 1;
+        d->n = n, d->n_fit = n - tail, d->first = total, d->t0 = t0;
+        total += d->n_fit - (size_t)H - t0 + 1;
         nv += tail - (size_t)H + 1;
         keep[ns++] = s;
     }
     if (ns == 0) {
+        size_t need = min_hist + 2 * (size_t)H;
+        while (need < tail_of(need, H, per) + min_hist + (size_t)H) need++;
         st = rc_error(err, RECUR_E_DATA,
-                      "forecaster: every series is too short: one needs at least %d values (window %d + horizon %d + "
-                      "validation tail %d); give a shorter --timestep or more data",
-                      f->T + 2 * H, f->T, H, H);
+                      "forecaster: every series is too short: one needs at least %zu values (%zu of history + "
+                      "horizon %d + validation tail %zu); give a shorter --horizon%s or more data",
+                      need, min_hist, H, tail_of(need, H, per), o->preset == RECUR_PRESET_TUTORIAL ? " or --timestep" : "");
         goto fail;
     }
     f->n_series = ns;
