@@ -156,6 +156,10 @@ static void help(void)
            "  --steps N               values to forecast, 1 to 100000 (default: 1)\n"
            "  -h, --help              this text\n"
            "\n"
+           "A forecaster file (recur train --id-column or --preset) forecasts every series of\n"
+           "a long CSV instead, with intervals: --level L[,L...], --out FILE, --plot FILE,\n"
+           "--plot-id ID; `recur forecast --model FORECASTER --help` has the details.\n"
+           "\n"
            "Example:\n"
            "  recur forecast --model aapl.safetensors --data data/AAPL.csv --steps 5\n");
 }
