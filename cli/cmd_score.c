@@ -251,12 +251,20 @@ int cmd_score(int argc, char **argv)
         if ((int)recur_panel_length(r.actual, s) > H) H = (int)recur_panel_length(r.actual, s);
     const char *names[N_METHODS] = {"forecast"};
     double base_level = level > 0 ? level : 95;
-    for (int k = 0; k < N_METHODS && !rc; k++) {
+    for (int k = 0; k < N_METHODS && !rc; k++) { /* a baseline the data cannot give is left out, with a warning */
         if (k > 0) names[k] = recur_baseline_name((recur_baseline)(k - 1));
-        if (recur_scorer_new(H, &r.sc[k], &err) ||
-            recur_scorer_add_panel(r.sc[k], r.actual, r.train, season, k ? NULL : r.fc, r.lo, r.hi,
-                                   (recur_baseline)(k ? k - 1 : 0), base_level, &err))
+        if (recur_scorer_new(H, &r.sc[k], &err)) {
             rc = cli_fail(&err);
+        } else if (recur_scorer_add_panel(r.sc[k], r.actual, r.train, season, k ? NULL : r.fc, r.lo, r.hi,
+                                          (recur_baseline)(k ? k - 1 : 0), base_level, &err)) {
+            if (k == 0) {
+                rc = cli_fail(&err);
+            } else {
+                cli_warn("%s left out: %s", names[k], err.msg);
+                recur_scorer_free(r.sc[k]);
+                if (recur_scorer_new(H, &r.sc[k], &err)) rc = cli_fail(&err);
+            }
+        }
     }
     if (!rc && json) {
         rc = print_json(&r, names, H, season, level > 0 ? level : base_level);

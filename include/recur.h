@@ -601,14 +601,15 @@ recur_status recur_baseline_forecast(recur_baseline b, const double *y, size_t n
  * when season <= 1 or n <= season). NaN when it cannot be computed. */
 double recur_mase_scale(const double *train, size_t n, int season);
 
-/* Accuracy of one method, pooled over every forecast it made. */
+/* Accuracy of one method over the forecasts it made (see recur_scorer for
+ * which are pooled and which are means over series). */
 typedef struct {
-    size_t n;        /* forecasts scored */
-    double mae, rmse;
-    double mape;     /* %; NaN when every actual is 0 */
-    double smape;    /* %, 200/n sum |y-f|/(|y|+|f|) (a 0/0 term counts 0) */
-    double mase;     /* pooled MAE / scale, per series, averaged over series */
-    double coverage; /* share of actuals inside the widest interval asked; NaN without */
+    size_t n;        /* forecast values scored */
+    double mae, rmse; /* pooled over every value */
+    double mape;     /* %, pooled over the values whose actual is not 0; NaN when none */
+    double smape;    /* %, per series 200/n sum |y-f|/(|y|+|f|) (a 0/0 term counts 0), mean over series */
+    double mase;     /* per series MAE / recur_mase_scale, mean over series (NaN: no series has a scale) */
+    double coverage; /* pooled share of actuals inside the widest interval; NaN without intervals */
 } recur_scores;
 
 /* Accumulates the scores of one method over series, forecast origins and
@@ -642,7 +643,9 @@ recur_scores recur_scorer_result(const recur_scorer *s, int step);
  * With forecast NULL, baseline `b` is forecast from each train series
  * instead, with intervals at `level` (0: none). RECUR_E_DATA, naming the
  * files and the id, for an actual id missing from train or forecast, a
- * forecast shorter than the actual values, a forecast id unknown to actual. */
+ * forecast shorter than the actual values, a forecast id unknown to actual,
+ * and (when both have dates) a forecast step dated differently from the
+ * actual value it is scored against. */
 recur_status recur_scorer_add_panel(recur_scorer *s, const recur_panel *actual, const recur_panel *train, int season,
                                     const recur_panel *forecast, const recur_panel *lo, const recur_panel *hi,
                                     recur_baseline b, double level, recur_error *err);

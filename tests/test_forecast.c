@@ -622,6 +622,54 @@ static void test_backtest_protocol(void **state)
     recur_panel_free(p);
 }
 
+/* Standard normal draws from a fixed 64-bit LCG (Knuth's MMIX constants) by
+ * Box-Muller: the same series on every machine. */
+static double normal_draw(uint64_t *state)
+{
+    double u[2];
+    for (int i = 0; i < 2; i++) {
+        *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+        u[i] = ((double)(*state >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+    }
+    return sqrt(-2 * log(u[0])) * cos(6.283185307179586 * u[1]);
+}
+
+/* A random walk with N(0, 2^2) steps: the naive method is the true model, so
+ * its normal intervals must cover at their level. 1000 origins: the standard
+ * error of a 95% coverage is sqrt(.95 .05 / 1000) = 0.0069 (at h = 4 the
+ * origins overlap, so allow more). Seasonal naive with m = 1 is the same
+ * forecast. */
+static void test_interval_coverage(void **state)
+{
+    (void)state;
+    double y[2000];
+    uint64_t st = 12345;
+    y[0] = 100;
+    for (int i = 1; i < 2000; i++) y[i] = y[i - 1] + 2 * normal_draw(&st);
+    recur_panel *p = NULL;
+    recur_error e = {0};
+    assert_int_equal(recur_panel_new(1, &p, &e), RECUR_OK);
+    assert_int_equal(recur_panel_add(p, "walk", y, NULL, 2000, &e), RECUR_OK);
+    recur_backtest_opts o = recur_backtest_opts_default();
+    const double lv[2] = {80, 95};
+    o.horizon = 4;
+    o.season = 1;
+    o.test_fraction = 0.5;
+    o.levels = lv;
+    o.n_levels = 2;
+    recur_backtest *b = NULL;
+    assert_int_equal(recur_backtest_run(p, &o, NULL, &b, &e), RECUR_OK);
+    assert_int_equal(recur_backtest_origins(b), 997);
+    recur_scores h1 = recur_backtest_scores(b, 0, 0), h4 = recur_backtest_scores(b, 0, 3);
+    print_message("naive 95%% coverage on a random walk: h=1 %.4f, h=4 %.4f\n", h1.coverage, h4.coverage);
+    assert_true(h1.coverage > 0.95 - 3 * 0.0069 && h1.coverage < 0.95 + 3 * 0.0069);
+    assert_true(h4.coverage > 0.90 && h4.coverage < 0.99);
+    /* MAE at h = 1 is E|N(0, 4)| = 2 sqrt(2/pi) = 1.596 (s.e. about 0.04). */
+    assert_true(fabs(h1.mae - 2 * sqrt(2 / 3.141592653589793)) < 0.12);
+    recur_backtest_free(b);
+    recur_panel_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -636,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_scores),
         cmocka_unit_test(test_backtest_r),
         cmocka_unit_test(test_backtest_protocol),
+        cmocka_unit_test(test_interval_coverage),
     };
     return cmocka_run_group_tests_name("forecast", tests, setup_tmp, teardown_tmp);
 }

@@ -99,6 +99,19 @@ expect "score: --level absent from the file" 2 "--level: fc.csv has no columns l
 expect "score: unreadable file" 1 "nope.csv: cannot open" \
     "$R" score --actual nope.csv --train train.csv --forecast fc.csv
 
+# Dated files: each forecast step must be for the date of the value it is scored against.
+printf 'unique_id,date,y\nA,2020-01-01,1\nA,2020-01-02,2\nA,2020-01-03,3\n' > dtrain.csv
+printf 'unique_id,date,y\nA,2020-01-04,4\nA,2020-01-05,5\n' > dtest.csv
+printf 'unique_id,date,yhat\nA,2020-01-04,3\nA,2020-01-05,7\n' > dfc.csv
+# Season 5 (business days) is longer than the 3 training values: seasonal naive is left out with a warning.
+"$R" score --actual dtest.csv --train dtrain.csv --forecast dfc.csv --json > dscore.json 2> err.txt
+has "score on dated files" '"forecast":{"n":2,"mae":1.5,' dscore.json
+has "score on dated files: snaive left out" '"snaive":{"n":0,' dscore.json
+has "score: the warning" 'recur: warning: snaive left out: dtrain.csv: series "A": seasonal naive needs a full season of history: 3 values, season 5' err.txt
+printf 'unique_id,date,yhat\nA,2020-01-05,3\nA,2020-01-06,7\n' > dfc_late.csv
+expect "forecast dated a step late" 1 'dfc_late.csv: series "A": forecast step 1 is for 2020-01-05, but the actual value 1 in dtest.csv is for 2020-01-04' \
+    "$R" score --actual dtest.csv --train dtrain.csv --forecast dfc_late.csv
+
 # ====== backtest ======
 # R forecast 8.20 (../shared/data/README.md): naive MAE 44.7241 (MASE 1.5203),
 # seasonal naive 41.3103 (MASE 1.4043) over 29 origins.
@@ -121,6 +134,15 @@ i=1; { echo "unique_id,ds,y"; while [ $i -le 40 ]; do echo "A,$i,$((i % 4 + i))"
 "$R" backtest --data panel.csv --id-column unique_id --horizon 2 --season 4 --no-model --json > btp.json 2> err.txt
 has "backtest panel: 2 series x 7 origins" '"n_origins":14' btp.json
 has "backtest panel: drift exact on B" '"best":"drift"' btp.json
+
+# The library example (examples/backtest.c) gives the same R figures.
+EX=$(dirname "$R")/examples/backtest
+if [ -x "$EX" ]; then
+    "$EX" "$AIR" > ex.txt 2> err.txt
+    has "examples/backtest: seasonal naive (R)" "snaive  MAE 41.3103  MASE 1.4043" ex.txt
+else
+    bad "examples/backtest: no executable at $EX (run make)"
+fi
 
 # ====== backtest: errors ======
 expect "horizon longer than the test part" 1 "--horizon 40 is longer than the test part of series \"passengers\"" \

@@ -177,9 +177,13 @@ recur_status recur_panel_add(recur_panel *p, const char *id, const double *y, co
     return RECUR_OK;
 }
 
+static cadence find_cadence(const recur_panel *p);
+
+/* Done reading: remember the file (for messages) and the cadence. */
 static recur_status set_path(recur_panel *p, const char *path, recur_error *err)
 {
     size_t n = strlen(path);
+    p->cad = find_cadence(p);
     if (!(p->path = malloc(n + 1))) return rc_error(err, RECUR_E_NOMEM, "%s: out of memory", path);
     memcpy(p->path, path, n + 1);
     return RECUR_OK;
@@ -616,17 +620,16 @@ static cadence find_cadence(const recur_panel *p)
     return c;
 }
 
-static const cadence *get_cadence(const recur_panel *p)
-{
-    recur_panel *q = (recur_panel *)p; /* a cache: the panel's content does not change */
-    if (!q->cad.known) q->cad = find_cadence(p);
-    return &q->cad;
-}
+/* The readers store the cadence once the panel is complete; a panel built
+ * with recur_panel_add has it found on each call (nothing is written, so
+ * threads may share a panel). */
+static cadence get_cadence(const recur_panel *p) { return p->cad.known ? p->cad : find_cadence(p); }
 
 int recur_panel_infer_season(const recur_panel *p)
 {
     if (!p || p->time_is_index || p->n == 0) return 1;
-    const cadence *c = get_cadence(p);
+    cadence cd = get_cadence(p);
+    const cadence *c = &cd;
     if (c->months == 1) return 12;
     if (c->months == 3) return 4;
     if (c->months > 0) return 1;
@@ -659,7 +662,8 @@ void recur_panel_future_times(const recur_panel *p, size_t s, int H, double *out
         for (int k = 0; k < H; k++) out[k] = last + k + 1;
         return;
     }
-    const cadence *c = get_cadence(p);
+    cadence cd = get_cadence(p);
+    const cadence *c = &cd;
     double t = last;
     for (int k = 0; k < H; k++) {
         if (c->months > 0) {

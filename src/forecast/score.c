@@ -193,6 +193,19 @@ recur_status recur_scorer_add_panel(recur_scorer *s, const recur_panel *actual, 
                 goto done;
             }
             memcpy(f, recur_panel_values(forecast, (size_t)k), n * sizeof *f);
+            if (!recur_panel_time_is_index(forecast) && !recur_panel_time_is_index(actual)) {
+                const double *ta = recur_panel_times(actual, i), *tf = recur_panel_times(forecast, (size_t)k);
+                for (size_t j = 0; j < n; j++)
+                    if (ta[j] != tf[j]) {
+                        char ta_txt[64], tf_txt[64];
+                        recur_panel_time_text(forecast, tf[j], tf_txt, sizeof tf_txt);
+                        recur_panel_time_text(actual, ta[j], ta_txt, sizeof ta_txt);
+                        rc = rc_error(err, RECUR_E_DATA,
+                                      "%s: series \"%s\": forecast step %zu is for %s, but the actual value %zu in %s "
+                                      "is for %s", rc_panel_path(forecast), id, j + 1, tf_txt, j + 1, rc_panel_path(actual), ta_txt);
+                        goto done;
+                    }
+            }
             if (lo && hi) {
                 long a = find_in(lo, id, actual, err), c = a >= 0 ? find_in(hi, id, actual, err) : -1;
                 if (c < 0) {
