@@ -76,6 +76,10 @@ expect 2 "--season" "a season longer than the data" \
 printf 'unique_id,ds,y\na,1,1\na,1,2\n' > dup.csv
 expect 1 "dup.csv" "duplicate (id, time) rows" train --data dup.csv --id-column unique_id --date-column ds --out x.safetensors
 expect 1 "forecaster" "recur predict refuses a forecaster file" predict --model fc.safetensors --data panel.csv
+head -n 301 "$SRC" > single.csv
+run train --data single.csv --epochs 1 --layers "lstm(4) dense(1)" --quiet --out single.safetensors
+expect 2 "need a forecaster" "--level with a single-series model" \
+    forecast --model single.safetensors --data single.csv --level 80
 expect 2 "--preset" "an unknown preset" train --data panel.csv --preset fast --out x.safetensors
 
 echo "test_forecaster.sh: $pass passed, $fail failed"
