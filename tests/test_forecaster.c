@@ -299,6 +299,30 @@ static void test_method(void **state)
     recur_panel_free(p);
 }
 
+/* recur train --id-column without a preset: the tutorial's settings. */
+static void test_tutorial_preset(void **state)
+{
+    (void)state;
+    recur_forecaster_opts o = recur_forecaster_opts_default(RECUR_PRESET_TUTORIAL);
+    assert_int_equal(o.epochs, 50);
+    assert_int_equal(o.batch_size, 64);
+    assert_int_equal(o.seeds, 1);
+    assert_int_equal(o.patience, 0);
+    assert_int_equal(o.max_windows, 0);
+    recur_panel *p = small_panel(0);
+    o.horizon = 6, o.season = 12, o.epochs = 1, o.threads = 1;
+    recur_forecaster *f = NULL;
+    assert_int_equal(recur_forecaster_fit(&o, p, NULL, &f, NULL), RECUR_OK);
+    assert_int_equal(recur_forecaster_timestep(f), 60);
+    char d[512];
+    recur_forecaster_describe(f, d, sizeof d);
+    assert_non_null(strstr(d, "MinMax scaling per series, window 60 values as 60 steps of 1;"));
+    assert_non_null(strstr(d, "lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(6)"));
+    assert_null(strstr(d, "log"));
+    recur_forecaster_free(f);
+    recur_panel_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_files_refuse_each_other),
         cmocka_unit_test(test_coverage),
         cmocka_unit_test(test_method),
+        cmocka_unit_test(test_tutorial_preset),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
