@@ -280,8 +280,9 @@ static void forecast_help(void)
            "  --steps N               values per series, 1..the trained horizon (default: horizon)\n"
            "  --level L[,L...]        interval levels in (0,100), e.g. 80,95 (default: none)\n"
            "  --out FILE              CSV to write, atomically (default: stdout)\n"
-           "  --plot FILE             history, forecast and bands of one series (.png or .svg)\n"
-           "  --plot-id ID            the series to plot (default: the first)\n"
+           "  --plot FILE             history, forecast and the widest band (.png or .svg)\n"
+           "  --plot-id ID[,ID...]    the series to plot (default: the first); with several,\n"
+           "                          one file each, FILE with -ID before its extension\n"
            "  -h, --help              this text\n"
            "\n"
            "Example:\n"
@@ -405,10 +406,19 @@ int cli_forecast_panel(int argc, char **argv)
         recur_forecaster_free(f);
         return cli_fail(&err);
     }
-    long plot_s = plot ? (plot_id ? recur_panel_find(p, plot_id) : 0) : -1;
-    if (plot && plot_s < 0) {
-        rc = cli_usage(cmd, "--plot-id: no series \"%s\" in %s", plot_id, data);
-        goto done;
+    /* The series to plot: --plot-id A,B,... (at most 8), else the first. */
+    long plot_s[8];
+    int n_plot = 0;
+    char ids[512];
+    if (plot) {
+        snprintf(ids, sizeof ids, "%s", plot_id ? plot_id : recur_panel_id(p, 0));
+        char *save = NULL;
+        for (char *tok = strtok_r(ids, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+            if (n_plot == 8) rc = cli_usage(cmd, "--plot-id: at most 8 series (got \"%s\")", plot_id);
+            else if ((plot_s[n_plot++] = recur_panel_find(p, tok)) < 0)
+                rc = cli_usage(cmd, "--plot-id: no series \"%s\" in %s", tok, data);
+        }
+        if (rc) goto done;
     }
     /* Levels in increasing order of width for the columns: as given. */
     size_t ns = recur_panel_count(p), done_n = 0, skipped = 0;
@@ -451,11 +461,18 @@ int cli_forecast_panel(int argc, char **argv)
             fprintf(o.f, "\n");
         }
         done_n++;
-        if ((long)s == plot_s) {
+        for (int k = 0; k < n_plot && !rc; k++) {
+            if (plot_s[k] != (long)s) continue;
             int wide = 0;
             for (int l = 1; l < n_levels; l++)
                 if (levels[l] > levels[wide]) wide = l;
-            rc = plot_series(plot, p, s, steps, mean, n_levels ? lo + (size_t)wide * steps : NULL,
+            /* Several series: one file each, PLOT with "-ID" before its extension. */
+            char path[4096];
+            const char *dot = strrchr(plot, '.');
+            int stem = dot ? (int)(dot - plot) : (int)strlen(plot);
+            if (n_plot == 1) snprintf(path, sizeof path, "%s", plot);
+            else snprintf(path, sizeof path, "%.*s-%s%s", stem, plot, id, dot ? dot : "");
+            rc = plot_series(path, p, s, steps, mean, n_levels ? lo + (size_t)wide * steps : NULL,
                              n_levels ? hi + (size_t)wide * steps : NULL, n_levels ? levels[wide] : 0);
         }
     }
