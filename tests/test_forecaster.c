@@ -1,7 +1,8 @@
 /*
  * test_forecaster.c -- the global forecaster: a panel round trip through a
  * file (forecasts identical bit for bit), the unknown-id error, short series
- * skipped, determinism for a fixed seed, model files and forecaster files
+ * skipped, determinism for a fixed seed (and across thread counts), model
+ * files and forecaster files
  * refusing each other, and interval coverage on a seasonal sine with
  * Gaussian noise of known sigma (where the 95% interval's half-width must
  * come out near 1.96 sigma and cover about 95% of fresh points).
@@ -195,6 +196,13 @@ static void test_determinism(void **state)
     assert_int_equal(recur_forecaster_predict(h, "c", y, 160, 4, NULL, 0, c, NULL, NULL, NULL), RECUR_OK);
     assert_memory_equal(a, b, sizeof a);
     assert_true(memcmp(a, c, sizeof a) != 0); /* another seed, other weights */
+    /* fit sums its chunks' gradients in a fixed order: two threads, same bits. */
+    recur_forecaster *t2 = NULL;
+    o.seed = 42, o.threads = 2;
+    assert_int_equal(recur_forecaster_fit(&o, p, NULL, &t2, NULL), RECUR_OK);
+    assert_int_equal(recur_forecaster_predict(t2, "c", y, 160, 4, NULL, 0, c, NULL, NULL, NULL), RECUR_OK);
+    assert_memory_equal(a, c, sizeof a);
+    recur_forecaster_free(t2);
     recur_forecaster_free(f);
     recur_forecaster_free(g);
     recur_forecaster_free(h);
