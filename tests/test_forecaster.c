@@ -2,8 +2,7 @@
  * test_forecaster.c -- the global forecaster: a panel round trip through a
  * file (forecasts identical bit for bit), the unknown-id error, short series
  * skipped, determinism for a fixed seed (and across thread counts), model
- * files and forecaster files
- * refusing each other, and interval coverage on a seasonal sine with
+ * files and forecaster files refusing each other, and interval coverage on a seasonal sine with
  * Gaussian noise of known sigma (where the 95% interval's half-width must
  * come out near 1.96 sigma and cover about 95% of fresh points).
  */
