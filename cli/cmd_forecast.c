@@ -156,6 +156,10 @@ static void help(void)
            "  --steps N               values to forecast, 1 to 100000 (default: 1)\n"
            "  -h, --help              this text\n"
            "\n"
+           "A forecaster file (recur train --id-column or --preset) forecasts every series of\n"
+           "a long CSV instead, with intervals: --level L[,L...], --out FILE, --plot FILE,\n"
+           "--plot-id ID; `recur forecast --model FORECASTER --help` has the details.\n"
+           "\n"
            "Example:\n"
            "  recur forecast --model aapl.safetensors --data data/AAPL.csv --steps 5\n");
 }
@@ -234,8 +238,15 @@ int cmd_forecast(int argc, char **argv)
     /* A forecaster file, or options only a forecaster has: cmd_panel.c. */
     static const char *const panel_opts[] = {"--level", "--out", "--plot", "--plot-id"};
     const char *given = cli_option_value(argc, argv, "--model");
-    if ((given && recur_forecaster_file(given)) || cli_has_option(argc, argv, panel_opts, 4))
-        return cli_forecast_panel(argc, argv);
+    if (given && recur_forecaster_file(given)) return cli_forecast_panel(argc, argv);
+    if (cli_has_option(argc, argv, panel_opts, 4)) {
+        FILE *probe = given ? fopen(given, "rb") : NULL;
+        if (!probe) return cli_forecast_panel(argc, argv); /* it reports the missing option or file */
+        fclose(probe);
+        return cli_usage(cmd, "--level, --out, --plot and --plot-id need a forecaster (recur train --id-column or "
+                              "--preset); %s is a single-series model: recur forecast --model %s --data FILE --steps N",
+                         given, given);
+    }
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {

@@ -42,7 +42,7 @@ const char *cli_option_value(int argc, char **argv, const char *opt)
 }
 
 /* The data summary line and the season: given, or inferred from the times. */
-static int panel_summary(const char *path, const recur_panel *p, int *season, const char *what)
+static int panel_summary(const char *path, const recur_panel *p, int *season, int quiet)
 {
     size_t ns = recur_panel_count(p), lo = (size_t)-1, hi = 0, rows = 0;
     for (size_t s = 0; s < ns; s++) {
@@ -51,8 +51,9 @@ static int panel_summary(const char *path, const recur_panel *p, int *season, co
     }
     const char *how = "given";
     if (*season <= 0) *season = recur_panel_infer_season(p), how = "inferred from the times; --season to change";
-    cli_log("data: %s: %zu series, %zu rows, %zu..%zu values each, %s times; season %d (%s)%s%s\n", path, ns, rows, lo,
-            hi, recur_panel_time_is_index(p) ? "integer" : "date", *season, how, what ? "; " : "", what ? what : "");
+    if (!quiet)
+        cli_log("data: %s: %zu series, %zu rows, %zu..%zu values each, %s times; season %d (%s)\n", path, ns, rows, lo,
+                hi, recur_panel_time_is_index(p) ? "integer" : "date", *season, how);
     if ((size_t)*season > hi)
         return cli_usage("train", "--season: %d is longer than the longest series (%zu values); give a shorter "
                                   "season (1 for none)",
@@ -227,7 +228,7 @@ int cli_train_panel(int argc, char **argv)
     recur_panel *p = NULL;
     recur_forecaster *f = NULL;
     if (recur_panel_read_csv(data, &po, &p, &err) != RECUR_OK) return cli_fail(&err);
-    if (!quiet || season <= 0) rc = panel_summary(data, p, &season, NULL);
+    rc = panel_summary(data, p, &season, quiet);
     o.season = season;
     train_progress tp = {cli_now(), quiet};
     o.progress = on_progress, o.progress_user = &tp;
@@ -239,8 +240,9 @@ int cli_train_panel(int argc, char **argv)
     if (!rc && recur_forecaster_n_skipped(f) > 0) {
         char ids[512];
         id_list(ids, sizeof ids, skipped_at, f, recur_forecaster_n_skipped(f));
-        cli_warn("%zu series too short to train on (window %d + horizon %d + validation tail), skipped: %s",
-                 recur_forecaster_n_skipped(f), recur_forecaster_timestep(f), horizon, ids);
+        cli_warn("%zu series too short to train on (history + horizon %d + a validation tail of at least %d values), "
+                 "skipped: %s",
+                 recur_forecaster_n_skipped(f), horizon, horizon, ids);
     }
     if (!rc && recur_forecaster_save(f, out, &err) != RECUR_OK) rc = cli_fail(&err);
     if (!rc && !quiet) {
@@ -278,8 +280,9 @@ static void forecast_help(void)
            "  --steps N               values per series, 1..the trained horizon (default: horizon)\n"
            "  --level L[,L...]        interval levels in (0,100), e.g. 80,95 (default: none)\n"
            "  --out FILE              CSV to write, atomically (default: stdout)\n"
-           "  --plot FILE             history, forecast and bands of one series (.png or .svg)\n"
-           "  --plot-id ID            the series to plot (default: the first)\n"
+           "  --plot FILE             history, forecast and the widest band (.png or .svg)\n"
+           "  --plot-id ID[,ID...]    the series to plot (default: the first); with several,\n"
+           "                          one file each, FILE with -ID before its extension\n"
            "  -h, --help              this text\n"
            "\n"
            "Example:\n"
@@ -344,8 +347,14 @@ static int plot_series(const char *path, const recur_panel *p, size_t s, int H, 
     level_name(lab_lo, sizeof lab_lo, "lower ", level), level_name(lab_hi, sizeof lab_hi, "upper ", level);
     strcat(lab_lo, "%"), strcat(lab_hi, "%");
     recur_plot_series ser[4] = {{"history", ys}, {"forecast", fs}, {lab_lo, ls}, {lab_hi, hs}};
-    int rc = cli_plot(path, title, recur_panel_time_is_index(p) ? "step" : "date", "value", x,
-                      !recur_panel_time_is_index(p), N, ser, lo ? 4 : 2, x[hist - 1]);
+    recur_plot_opts po;
+    recur_error err;
+    memset(&po, 0, sizeof po);
+    po.title = title, po.xlabel = recur_panel_time_is_index(p) ? "step" : "date", po.ylabel = "value";
+    po.x = x, po.x_is_date = !recur_panel_time_is_index(p), po.n = N;
+    po.series = ser, po.n_series = lo ? 4 : 2;
+    po.boundary_x = x[hist - 1], po.boundary_label = "history | forecast";
+    int rc = recur_plot_lines(path, &po, &err) != RECUR_OK ? cli_fail(&err) : 0;
     free(x), free(buf);
     return rc;
 }
@@ -397,10 +406,19 @@ int cli_forecast_panel(int argc, char **argv)
         recur_forecaster_free(f);
         return cli_fail(&err);
     }
-    long plot_s = plot ? (plot_id ? recur_panel_find(p, plot_id) : 0) : -1;
-    if (plot && plot_s < 0) {
-        rc = cli_usage(cmd, "--plot-id: no series \"%s\" in %s", plot_id, data);
-        goto done;
+    /* The series to plot: --plot-id A,B,... (at most 8), else the first. */
+    long plot_s[8];
+    int n_plot = 0;
+    char ids[512];
+    if (plot) {
+        snprintf(ids, sizeof ids, "%s", plot_id ? plot_id : recur_panel_id(p, 0));
+        char *save = NULL;
+        for (char *tok = strtok_r(ids, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+            if (n_plot == 8) rc = cli_usage(cmd, "--plot-id: at most 8 series (got \"%s\")", plot_id);
+            else if ((plot_s[n_plot++] = recur_panel_find(p, tok)) < 0)
+                rc = cli_usage(cmd, "--plot-id: no series \"%s\" in %s", tok, data);
+        }
+        if (rc) goto done;
     }
     /* Levels in increasing order of width for the columns: as given. */
     size_t ns = recur_panel_count(p), done_n = 0, skipped = 0;
@@ -443,11 +461,18 @@ int cli_forecast_panel(int argc, char **argv)
             fprintf(o.f, "\n");
         }
         done_n++;
-        if ((long)s == plot_s) {
+        for (int k = 0; k < n_plot && !rc; k++) {
+            if (plot_s[k] != (long)s) continue;
             int wide = 0;
             for (int l = 1; l < n_levels; l++)
                 if (levels[l] > levels[wide]) wide = l;
-            rc = plot_series(plot, p, s, steps, mean, n_levels ? lo + (size_t)wide * steps : NULL,
+            /* Several series: one file each, PLOT with "-ID" before its extension. */
+            char path[4096];
+            const char *dot = strrchr(plot, '.');
+            int stem = dot ? (int)(dot - plot) : (int)strlen(plot);
+            if (n_plot == 1) snprintf(path, sizeof path, "%s", plot);
+            else snprintf(path, sizeof path, "%.*s-%s%s", stem, plot, id, dot ? dot : "");
+            rc = plot_series(path, p, s, steps, mean, n_levels ? lo + (size_t)wide * steps : NULL,
                              n_levels ? hi + (size_t)wide * steps : NULL, n_levels ? levels[wide] : 0);
         }
     }

@@ -757,12 +757,16 @@ typedef int (*recur_forecaster_progress_fn)(int net, int nets, const recur_progr
  *   TUTORIAL  values MinMax-scaled per series, T 60 values, one per step,
  *             lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(H),
  *             RMSprop, MSE, 50 epochs, batch 64, every window each epoch.
- *   FORECAST  log of positive series, standardised per series, each window
- *             taken relative to the mean of its last season (output 0 = that
- *             level), T = max(3m, 2H, 16) values fed one season (m values) per
- *             step, lstm(64) dense(H), Adam, MAE, batch 256, up to 16384
- *             windows drawn afresh each epoch, 40 epochs with early stopping
- *             (patience 5) on the validation tail, 3 seeds, median. */
+ *   FORECAST  log of positive series, standardised per series; each window
+ *             taken relative to the mean of its last season when seasonal
+ *             naive beats naive on the training values, else to its last
+ *             value (output 0 = that forecast); T = a quarter of the median
+ *             series length within [max(3m, 2H, 16), 7m], fed one season (m
+ *             values) per step; lstm(32|64|128) dense(H) by the number of
+ *             training windows (< 8192, < 65536, more); Adam, MAE, batch 256,
+ *             65536 windows drawn afresh each epoch (fewer: all, repeated to
+ *             2048), at most 80 epochs, early stopping (patience 10) on the
+ *             validation tail, 3 seeds, median. */
 typedef struct {
     recur_preset preset;
     int horizon;          /* H values per forecast (1) */

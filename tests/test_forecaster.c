@@ -1,8 +1,8 @@
 /*
  * test_forecaster.c -- the global forecaster: a panel round trip through a
  * file (forecasts identical bit for bit), the unknown-id error, short series
- * skipped, determinism for a fixed seed, model files and forecaster files
- * refusing each other, and interval coverage on a seasonal sine with
+ * skipped, determinism for a fixed seed (and across thread counts), model
+ * files and forecaster files refusing each other, and interval coverage on a seasonal sine with
  * Gaussian noise of known sigma (where the 95% interval's half-width must
  * come out near 1.96 sigma and cover about 95% of fresh points).
  */
@@ -67,7 +67,12 @@ static recur_panel *small_panel(int with_short)
             y[t] = (10.0 + 40.0 * s) * (1.0 + 0.3 * sin(2 * PI * t / 12.0) + 0.002 * t) + 0.2 * gauss();
         assert_int_equal(recur_panel_add(p, ids[s], y, NULL, 160, NULL), RECUR_OK);
     }
-    if (with_short) assert_int_equal(recur_panel_add(p, "tiny", y, NULL, 20, NULL), RECUR_OK);
+    if (with_short) {
+        /* 30 values: shorter than a window (48), trained with padded windows;
+         * 10: too short even for a season of history + horizon + tail. */
+        assert_int_equal(recur_panel_add(p, "short", y, NULL, 30, NULL), RECUR_OK);
+        assert_int_equal(recur_panel_add(p, "tiny", y, NULL, 10, NULL), RECUR_OK);
+    }
     return p;
 }
 
@@ -136,8 +141,9 @@ static void test_unknown_id_and_horizon(void **state)
     recur_forecaster *f = NULL;
     recur_error err;
     assert_int_equal(recur_forecaster_fit(&o, p, NULL, &f, &err), RECUR_OK);
-    /* tiny has 20 values: fewer than window 36 + horizon 3 + tail 3. */
-    assert_int_equal(recur_forecaster_n_series(f), 3);
+    /* tiny has 10 values: fewer than a season (12) + horizon 3 + tail 3. */
+    assert_int_equal(recur_forecaster_n_series(f), 4);
+    assert_string_equal(recur_forecaster_id(f, 3), "short");
     assert_int_equal(recur_forecaster_n_skipped(f), 1);
     assert_string_equal(recur_forecaster_skipped(f, 0), "tiny");
     assert_null(recur_forecaster_skipped(f, 1));
@@ -146,6 +152,7 @@ static void test_unknown_id_and_horizon(void **state)
     for (int i = 0; i < 40; i++) y[i] = 10 + i;
     assert_int_equal(recur_forecaster_predict(f, "zzz", y, 40, 3, NULL, 0, m, NULL, NULL, &err), RECUR_E_DATA);
     assert_non_null(strstr(err.msg, "unknown series \"zzz\""));
+    assert_int_equal(recur_forecaster_predict(f, "short", y, 40, 3, NULL, 0, m, NULL, NULL, &err), RECUR_OK);
     assert_int_equal(recur_forecaster_predict(f, "tiny", y, 40, 3, NULL, 0, m, NULL, NULL, &err), RECUR_E_DATA);
     assert_non_null(strstr(err.msg, "too short"));
     assert_int_equal(recur_forecaster_predict(f, "a", y, 40, 4, NULL, 0, m, NULL, NULL, &err), RECUR_E_INVALID);
@@ -161,9 +168,10 @@ static void test_unknown_id_and_horizon(void **state)
     /* Every series too short: an error that says how long one must be. */
     recur_panel *q = NULL;
     assert_int_equal(recur_panel_new(1, &q, NULL), RECUR_OK);
-    assert_int_equal(recur_panel_add(q, "x", y, NULL, 20, NULL), RECUR_OK);
+    assert_int_equal(recur_panel_add(q, "x", y, NULL, 17, NULL), RECUR_OK);
     assert_int_equal(recur_forecaster_fit(&o, q, NULL, &f, &err), RECUR_E_DATA);
-    assert_non_null(strstr(err.msg, "at least 42 values"));
+    /* 12 of history + horizon 3 + tail 4 (a quarter of 19 > 3): 19. */
+    assert_non_null(strstr(err.msg, "at least 19 values"));
     assert_null(f);
     recur_panel_free(q);
     recur_panel_free(p);
@@ -187,6 +195,13 @@ static void test_determinism(void **state)
     assert_int_equal(recur_forecaster_predict(h, "c", y, 160, 4, NULL, 0, c, NULL, NULL, NULL), RECUR_OK);
     assert_memory_equal(a, b, sizeof a);
     assert_true(memcmp(a, c, sizeof a) != 0); /* another seed, other weights */
+    /* fit sums its chunks' gradients in a fixed order: two threads, same bits. */
+    recur_forecaster *t2 = NULL;
+    o.seed = 42, o.threads = 2;
+    assert_int_equal(recur_forecaster_fit(&o, p, NULL, &t2, NULL), RECUR_OK);
+    assert_int_equal(recur_forecaster_predict(t2, "c", y, 160, 4, NULL, 0, c, NULL, NULL, NULL), RECUR_OK);
+    assert_memory_equal(a, c, sizeof a);
+    recur_forecaster_free(t2);
     recur_forecaster_free(f);
     recur_forecaster_free(g);
     recur_forecaster_free(h);
@@ -291,6 +306,30 @@ static void test_method(void **state)
     recur_panel_free(p);
 }
 
+/* recur train --id-column without a preset: the tutorial's settings. */
+static void test_tutorial_preset(void **state)
+{
+    (void)state;
+    recur_forecaster_opts o = recur_forecaster_opts_default(RECUR_PRESET_TUTORIAL);
+    assert_int_equal(o.epochs, 50);
+    assert_int_equal(o.batch_size, 64);
+    assert_int_equal(o.seeds, 1);
+    assert_int_equal(o.patience, 0);
+    assert_int_equal(o.max_windows, 0);
+    recur_panel *p = small_panel(0);
+    o.horizon = 6, o.season = 12, o.epochs = 1, o.threads = 1;
+    recur_forecaster *f = NULL;
+    assert_int_equal(recur_forecaster_fit(&o, p, NULL, &f, NULL), RECUR_OK);
+    assert_int_equal(recur_forecaster_timestep(f), 60);
+    char d[512];
+    recur_forecaster_describe(f, d, sizeof d);
+    assert_non_null(strstr(d, "MinMax scaling per series, window 60 values as 60 steps of 1;"));
+    assert_non_null(strstr(d, "lstm(50,seq) dropout(0.2) lstm(100) dropout(0.2) dense(6)"));
+    assert_null(strstr(d, "log"));
+    recur_forecaster_free(f);
+    recur_panel_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_files_refuse_each_other),
         cmocka_unit_test(test_coverage),
         cmocka_unit_test(test_method),
+        cmocka_unit_test(test_tutorial_preset),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

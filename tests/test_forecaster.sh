@@ -58,6 +58,11 @@ check "lo95 <= lo80 <= yhat <= hi80 <= hi95 on every row" \
     awk -F, 'NR > 1 && !($6 <= $4 && $4 <= $3 && $3 <= $5 && $5 <= $7) { exit 1 }' fc.csv
 check "the plot is an SVG" grep -q "<svg" fc.svg
 check "the skipped series is reported" grep -q "too short" err.txt
+expect 0 "" "plots of two series" \
+    forecast --model fc.safetensors --data panel.csv --level 95 --out fc2.csv --plot two.png --plot-id a,c
+check "one PNG per series, named by id" test -s two-a.png -a -s two-c.png -a ! -e two.png
+expect 2 "no series \"zz\"" "--plot-id of an unknown series" \
+    forecast --model fc.safetensors --data panel.csv --plot p.png --plot-id a,zz
 expect 0 "" "forecast to stdout, fewer steps, no levels" forecast --model fc.safetensors --data panel.csv --steps 2
 check "stdout has unique_id,ds,yhat and 3 x 2 rows" \
     test "$(head -1 out.txt)" = "unique_id,ds,yhat" -a "$(wc -l < out.txt)" -eq 7
@@ -76,6 +81,10 @@ expect 2 "--season" "a season longer than the data" \
 printf 'unique_id,ds,y\na,1,1\na,1,2\n' > dup.csv
 expect 1 "dup.csv" "duplicate (id, time) rows" train --data dup.csv --id-column unique_id --date-column ds --out x.safetensors
 expect 1 "forecaster" "recur predict refuses a forecaster file" predict --model fc.safetensors --data panel.csv
+head -n 301 "$SRC" > single.csv
+run train --data single.csv --epochs 1 --layers "lstm(4) dense(1)" --quiet --out single.safetensors
+expect 2 "need a forecaster" "--level with a single-series model" \
+    forecast --model single.safetensors --data single.csv --level 80
 expect 2 "--preset" "an unknown preset" train --data panel.csv --preset fast --out x.safetensors
 
 echo "test_forecaster.sh: $pass passed, $fail failed"

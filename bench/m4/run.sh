@@ -47,6 +47,9 @@ awk '{ s += $2 } END { printf "total    %8.1f s wall\n", s }' times.txt
 echo
 "$TOOL" score fc.csv "$M4/Hourly-test.csv" "$M4/Hourly-train.csv" 24 > score.txt
 cat score.txt
+echo "cross-check with recur score (the library's scores, with the baselines):"
+"$R" score --actual "$M4/Hourly-test.csv" --forecast fc.csv --train "$M4/Hourly-train.csv" --season 24 2> /dev/null |
+    grep -E "^(method|forecast|snaive) "
 echo
 echo "| method                                   | sMAPE  | MASE  | 95% coverage |"
 echo "| ---------------------------------------- | ------ | ----- | ------------ |"

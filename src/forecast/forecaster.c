@@ -1,7 +1,7 @@
 /*
  * forecaster.c -- recur_forecaster: one network (or a median ensemble of a
  * few) trained on windows drawn from every series of a panel; forecasts with
- * split-conformal prediction intervals; the backtest's "model" method.
+ * split-conformal prediction intervals.
  *
  * Per series s with training values y[0..n): z = log y when the recipe allows
  * it and every value is > 0, else z = y; v = scaler(z) with statistics of
@@ -22,7 +22,8 @@
  * transform. Networks are not refitted on the tail, so those errors are
  * out-of-sample, as the future's will be.
  *
- * Deliberately not here: reading files (forecaster_file.c), printing.
+ * Deliberately not here: files (forecaster_file.c), the backtest's method
+ * (forecaster_method.c), printing.
  */
 #include "forecast/forecaster.h"
 
@@ -254,6 +255,7 @@ typedef struct {
     size_t n;      /* training values */
     double *v;     /* (n) scaled */
     size_t first;  /* index of this series' first training window over all series */
+    size_t t0;     /* origin of its first training window: T, less for a short series (padded) */
 } series_data;
 
 typedef struct {
@@ -286,6 +288,15 @@ static double mean_abs_diff(const double *v, size_t n, size_t lag)
     return n > lag ? sum / (double)(n - lag) : 0;
 }
 
+/* Validation tail of a series of n values: H + per - 1 (per: validation
+ * windows wanted per series), at most a quarter of the series, at least H. */
+static size_t tail_of(size_t n, int H, size_t per)
+{
+    size_t tail = (size_t)H + per - 1;
+    if (tail > n / 4) tail = n / 4 > (size_t)H ? n / 4 : (size_t)H;
+    return tail;
+}
+
 static int cmp_size(const void *a, const void *b)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
@@ -293,7 +304,7 @@ static int cmp_size(const void *a, const void *b)
 }
 
 /* Training window w (0..total) -> series and origin. */
-static void locate(const series_data *sd, size_t ns, size_t w, const recur_forecaster *f, size_t *s, size_t *t)
+static void locate(const series_data *sd, size_t ns, size_t w, size_t *s, size_t *t)
 {
     size_t lo = 0, hi = ns; /* last series with first <= w */
     while (hi - lo > 1) {
@@ -302,7 +313,7 @@ static void locate(const series_data *sd, size_t ns, size_t w, const recur_forec
         else hi = mid;
     }
     *s = lo;
-    *t = (size_t)f->T + (w - sd[lo].first);
+    *t = sd[lo].t0 + (w - sd[lo].first);
 }
 
 typedef struct {
@@ -312,6 +323,7 @@ typedef struct {
     size_t ns, total;      /* kept series, training windows */
     const recur_float *xv, *yv;
     size_t nv;             /* validation windows */
+    const recur_forecaster *warm; /* start from its weights (NULL: from the seeds) */
 } fit_ctx;
 
 /* Trains network k; its validation predictions into pv (nv, H). */
@@ -334,6 +346,11 @@ static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recu
     if (st) return st;
     recur_model *m = f->net[k];
     size_t np = recur_model_n_params(m);
+    /* Warm start: the previous forecaster's network k, when it has the same shape. */
+    const recur_forecaster *w = c->warm;
+    if (w && k < w->n_nets && w->chunk == f->chunk && w->H == f->H && strcmp(w->spec, f->spec) == 0 &&
+        recur_model_n_params(w->net[k]) == np)
+        memcpy(recur_model_params(m), recur_model_params(w->net[k]), np * sizeof(recur_float));
     size_t *perm = malloc(c->total * sizeof *perm);
     recur_float *x = malloc(fill * (size_t)f->T * sizeof *x), *y = malloc(fill * (size_t)f->H * sizeof *y);
     recur_float *best = malloc(np * sizeof *best);
@@ -357,7 +374,7 @@ static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recu
             }
         for (size_t i = 0; i < fill; i++) {
             size_t s, t;
-            locate(c->sd, c->ns, perm[i % per_ep], f, &s, &t);
+            locate(c->sd, c->ns, perm[i % per_ep], &s, &t);
             cut(f, c->sd[s].v, t, x + i * (size_t)f->T, y + i * (size_t)f->H);
         }
         recur_fit_opts fo = recur_fit_opts_default();
@@ -455,7 +472,7 @@ static recur_status set_spec(recur_forecaster *f, size_t total, const recur_comp
     return RECUR_OK;
 }
 
-static recur_status check_opts(const recur_forecaster_opts *o, recur_error *err)
+recur_status rc_fc_check_opts(const recur_forecaster_opts *o, recur_error *err)
 {
     if (o->preset != RECUR_PRESET_TUTORIAL && o->preset != RECUR_PRESET_FORECAST)
         return rc_error(err, RECUR_E_INVALID, "forecaster: unknown preset %d", (int)o->preset);
@@ -483,12 +500,12 @@ static recur_status add_skipped(recur_forecaster *f, const char *id, recur_error
     return RECUR_OK;
 }
 
-recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_panel *p, const size_t *n_train,
-                                  recur_forecaster **out, recur_error *err)
+recur_status rc_fc_fit_from(const recur_forecaster_opts *o, const recur_panel *p, const size_t *n_train,
+                            const recur_forecaster *warm, recur_forecaster **out, recur_error *err)
 {
     if (!o || !p || !out) return rc_error(err, RECUR_E_INVALID, "recur_forecaster_fit: o, p and out are required");
     *out = NULL;
-    recur_status st = check_opts(o, err);
+    recur_status st = rc_fc_check_opts(o, err);
     if (st) return st;
     size_t np = recur_panel_count(p);
     if (np == 0) return rc_error(err, RECUR_E_DATA, "forecaster: the panel has no series");
@@ -510,6 +527,13 @@ recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_pa
     qsort(keep, np, sizeof *keep, cmp_size);
     if ((st = recipe(f, o, keep[np / 2], &co, err))) goto fail;
 
+    /* Real values a training window needs: the whole window (tutorial), or
+     * a season (at least 4) of it with the forecast preset. */
+    size_t min_hist = (size_t)f->T;
+    if (o->preset == RECUR_PRESET_FORECAST) {
+        size_t m4 = f->season > 4 ? (size_t)f->season : 4;
+        min_hist = m4 < min_hist ? m4 : min_hist;
+    }
     /* Validation tail per series: H values, more when there are few series. */
     size_t per = (VAL_WINDOWS + np - 1) / np, ns = 0, total = 0, nv = 0;
     for (size_t s = 0; s < np; s++) {
@@ -527,23 +551,27 @@ recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_pa
                           recur_panel_id(p, s));
             goto fail;
         }
-        size_t tail = (size_t)H + per - 1;
-        if (tail > n / 4) tail = n / 4 > (size_t)H ? n / 4 : (size_t)H;
-        if (n < tail + (size_t)f->T + (size_t)H) {
+        size_t tail = tail_of(n, H, per);
+        /* A series shorter than a full window still trains (forecast preset)
+         * with windows padded by its first value, from min_hist real values. */
+        size_t t0 = n >= tail + (size_t)f->T + (size_t)H ? (size_t)f->T : min_hist;
+        if (n < tail + t0 + (size_t)H) {
             if ((st = add_skipped(f, recur_panel_id(p, s), err))) goto fail;
             continue;
         }
         series_data *d = &sd[ns];
-        d->n = n, d->n_fit = n - tail, d->first = total;
-        total += d->n_fit - (size_t)H - (size_t)f->T + 1;
+        d->n = n, d->n_fit = n - tail, d->first = total, d->t0 = t0;
+        total += d->n_fit - (size_t)H - t0 + 1;
         nv += tail - (size_t)H + 1;
         keep[ns++] = s;
     }
     if (ns == 0) {
+        size_t need = min_hist + 2 * (size_t)H;
+        while (need < tail_of(need, H, per) + min_hist + (size_t)H) need++;
         st = rc_error(err, RECUR_E_DATA,
-                      "forecaster: every series is too short: one needs at least %d values (window %d + horizon %d + "
-                      "validation tail %d); give a shorter --timestep or more data",
-                      f->T + 2 * H, f->T, H, H);
+                      "forecaster: every series is too short: one needs at least %zu values (%zu of history + "
+                      "horizon %d + validation tail %zu); give a shorter --horizon%s or more data",
+                      need, min_hist, H, tail_of(need, H, per), o->preset == RECUR_PRESET_TUTORIAL ? " or --timestep" : "");
         goto fail;
     }
     f->n_series = ns;
@@ -587,7 +615,7 @@ recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_pa
         for (size_t t = sd[k].n_fit; t + (size_t)H <= sd[k].n; t++, w++)
             cut(f, sd[k].v, t, xv + w * (size_t)f->T, yv + w * (size_t)H);
 
-    fit_ctx c = {o, co, sd, ns, total, xv, yv, nv};
+    fit_ctx c = {o, co, sd, ns, total, xv, yv, nv, warm};
     for (int k = 0; k < o->seeds; k++)
         if ((st = train_net(f, &c, k, pk + (size_t)k * nv * H, err))) goto fail;
 
@@ -617,6 +645,12 @@ fail:
     free(sd), free(keep), free(xv), free(yv), free(pk);
     recur_forecaster_free(f);
     return st;
+}
+
+recur_status recur_forecaster_fit(const recur_forecaster_opts *o, const recur_panel *p, const size_t *n_train,
+                                  recur_forecaster **out, recur_error *err)
+{
+    return rc_fc_fit_from(o, p, n_train, NULL, out, err);
 }
 
 /* ====== Predict ====== */
@@ -705,83 +739,4 @@ done:
     free(x);
     free(v);
     return st;
-}
-
-/* ====== The backtest's model method ====== */
-
-typedef struct {
-    recur_forecaster_opts o;
-    char *layers;
-    recur_forecaster *f;
-} method_ctx;
-
-/* Trains a fresh forecaster on each series' values [start, end). Networks are
- * retrained from their seeds (not warm-started): the result depends only on
- * the data it is given. */
-static recur_status method_fit(void *ctx, const recur_panel *p, const size_t *start, const size_t *end,
-                               recur_error *err)
-{
-    method_ctx *c = ctx;
-    recur_panel *sub = NULL;
-    size_t np = recur_panel_count(p);
-    recur_status st = recur_panel_new(recur_panel_time_is_index(p), &sub, err);
-    for (size_t s = 0; !st && s < np; s++) {
-        if (start[s] > end[s] || end[s] > recur_panel_length(p, s)) {
-            st = rc_error(err, RECUR_E_INVALID, "forecaster method: bad range [%zu, %zu) for series %zu", start[s],
-                          end[s], s);
-            break;
-        }
-        st = recur_panel_add(sub, recur_panel_id(p, s), recur_panel_values(p, s) + start[s],
-                             recur_panel_times(p, s) + start[s], end[s] - start[s], err);
-    }
-    recur_forecaster *f = NULL;
-    if (!st) {
-        recur_forecaster_opts o = c->o;
-        if (o.season <= 0) o.season = recur_panel_infer_season(p);
-        st = recur_forecaster_fit(&o, sub, NULL, &f, err);
-    }
-    recur_panel_free(sub);
-    if (st) return st;
-    recur_forecaster_free(c->f);
-    c->f = f;
-    return RECUR_OK;
-}
-
-static recur_status method_predict(void *ctx, const recur_panel *p, size_t s, size_t n, int H, const double *levels,
-                                   int n_levels, double *mean, double *lo, double *hi, recur_error *err)
-{
-    method_ctx *c = ctx;
-    if (!c->f) return rc_error(err, RECUR_E_STATE, "forecaster method: predict before fit");
-    return recur_forecaster_predict(c->f, recur_panel_id(p, s), recur_panel_values(p, s), n, H, levels, n_levels,
-                                    mean, lo, hi, err);
-}
-
-recur_status recur_forecaster_method_new(const recur_forecaster_opts *o, recur_method *out, recur_error *err)
-{
-    if (!o || !out) return rc_error(err, RECUR_E_INVALID, "recur_forecaster_method_new: o and out are required");
-    recur_status st = check_opts(o, err);
-    if (st) return st;
-    method_ctx *c = calloc(1, sizeof *c);
-    if (!c || (o->layers && !(c->layers = strdup(o->layers)))) {
-        free(c);
-        return rc_error(err, RECUR_E_NOMEM, "forecaster method: out of memory");
-    }
-    c->o = *o;
-    c->o.layers = c->layers;
-    memset(out, 0, sizeof *out);
-    out->name = "model";
-    out->ctx = c;
-    out->fit = method_fit;
-    out->predict = method_predict;
-    return RECUR_OK;
-}
-
-void recur_forecaster_method_free(recur_method *m)
-{
-    if (!m || !m->ctx) return;
-    method_ctx *c = m->ctx;
-    recur_forecaster_free(c->f);
-    free(c->layers);
-    free(c);
-    m->ctx = NULL;
 }

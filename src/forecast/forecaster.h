@@ -43,6 +43,12 @@ recur_status rc_fc_alloc(size_t n_series, int n_nets, int H, size_t n_res, recur
  * messages start with `where`. */
 recur_status rc_fc_check(const recur_forecaster *f, const char *where, recur_error *err);
 
+/* recur_forecaster_fit, warm-started from `warm`'s networks when not NULL
+ * and of the same shapes. */
+recur_status rc_fc_fit_from(const recur_forecaster_opts *o, const recur_panel *p, const size_t *n_train,
+                            const recur_forecaster *warm, recur_forecaster **out, recur_error *err);
+/* Range checks of the options (RECUR_E_INVALID). */
+recur_status rc_fc_check_opts(const recur_forecaster_opts *o, recur_error *err);
 /* Builds `spec` for F values per step with its last layer (a dense) widened
  * to H outputs, compiled with co. */
 recur_status rc_fc_build_net(const char *spec, int F, int H, const recur_compile_opts *co, recur_model **out,
