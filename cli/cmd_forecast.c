@@ -8,9 +8,10 @@
  * multiply by exp). A multivariate model cannot do that (its other inputs
  * are unknown), so it forecasts at most H steps.
  *
- * Dates continue the file's cadence: daily (skipping Saturday and Sunday when
- * no row falls on a weekend), weekly, monthly (k months) or yearly; a plain
- * day-number column (1, 2, ...) continues as numbers.
+ * Dates continue the file's cadence, through the library's calendar (see
+ * future_dates): daily (skipping Saturday and Sunday when no row falls on a
+ * weekend), every k days, hourly, monthly (k months), quarterly or yearly; a
+ * plain day-number column (1, 2, ...) continues as numbers.
  */
 #include "cli.h"
 
@@ -18,125 +19,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ====== Calendar (proleptic Gregorian, days since 1970-01-01) ====== */
+/* ====== Dates ======
+ * The times after the last row come from the library's calendar (the one
+ * panels use, src/forecast/panel.c over src/data/cell.c): the file is read as
+ * a one-series panel of the target column, whose cadence and date precision
+ * continue. */
 
-static long days_from_civil(long y, int m, int d)
+/* H dates after the file's last row into *when, with the panel that formats
+ * them; 0, or a warning and -1 when the file cannot be read so (the caller
+ * then numbers the steps). */
+static int future_dates(const char *path, const recur_pipeline *p, recur_missing missing, int H, recur_panel **tp,
+                        double **when)
 {
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153L * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(long z, long *y, int *m, int *d)
-{
-    z += 719468;
-    long era = (z >= 0 ? z : z - 146096) / 146097;
-    long doe = z - era * 146097;
-    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int weekday(long z) { return (int)(((z % 7) + 7 + 4) % 7); } /* 0 = Sunday */
-
-typedef struct {
-    int ok;          /* the file has dates */
-    int index;       /* the dates are plain day numbers: print numbers */
-    int months;      /* > 0: step by months (12 = yearly) */
-    int days;        /* else step by days */
-    int skip_weekend;
-    int text_len;    /* 4: print YYYY, 7: YYYY-MM, else YYYY-MM-DD */
-} cadence;
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static cadence find_cadence(const recur_table *t)
-{
-    cadence c = {0, 0, 0, 1, 0, 10};
-    size_t n = recur_table_rows(t);
-    if (n < 2 || !isfinite(recur_table_day(t, n - 1))) return c;
-    double *gap = malloc((n - 1) * sizeof *gap);
-    if (!gap) return c;
-    size_t k = 0;
-    int weekend = 0;
-    for (size_t i = 0; i < n; i++) {
-        double day = recur_table_day(t, i);
-        if (!isfinite(day)) continue;
-        int wd = weekday((long)floor(day));
-        if (wd == 0 || wd == 6) weekend = 1;
-        if (i > 0 && isfinite(recur_table_day(t, i - 1))) gap[k++] = day - recur_table_day(t, i - 1);
+    recur_error err;
+    recur_panel_opts o = recur_panel_opts_default();
+    o.value_column = p->features[p->target];
+    o.missing = missing;
+    *tp = NULL;
+    *when = malloc((size_t)H * sizeof **when);
+    if (!*when || recur_panel_read_csv(path, &o, tp, &err) != RECUR_OK || recur_panel_count(*tp) != 1) {
+        cli_warn("%s: its dates cannot be continued (%s); the forecast steps are numbered +1, +2, ...", path,
+                 *when ? err.msg : "out of memory");
+        recur_panel_free(*tp);
+        free(*when);
+        *tp = NULL;
+        *when = NULL;
+        return -1;
     }
-    if (k > 0) {
-        qsort(gap, k, sizeof *gap, cmp_double);
-        double g = gap[k / 2];
-        c.ok = 1;
-        if (g >= 27.5) {
-            c.months = (int)floor(g / 30.436875 + 0.5);
-            if (c.months < 1) c.months = 1;
-        } else {
-            c.days = g >= 6.5 && g <= 7.5 ? 7 : 1;
-            c.skip_weekend = c.days == 1 && !weekend;
-        }
-    }
-    free(gap);
-    if (c.ok && cli_index_dates(t)) {
-        c.index = 1;
-        c.months = 0;
-        c.skip_weekend = 0;
-        c.days = k > 0 && c.days < 1 ? 1 : c.days;
-    }
-    const char *txt = recur_table_date_text(t, n - 1);
-    size_t len = txt ? strlen(txt) : 10;
-    c.text_len = len == 4 || len == 7 ? (int)len : 10;
-    if (c.months == 0 && c.text_len != 10) c.text_len = 10;
-    return c;
+    recur_panel_future_times(*tp, 0, H, *when);
+    return 0;
 }
-
-static long next_day(const cadence *c, long day)
-{
-    if (c->months > 0) {
-        long y;
-        int m, d;
-        civil_from_days(day, &y, &m, &d);
-        long mi = y * 12 + (m - 1) + c->months;
-        y = mi >= 0 ? mi / 12 : -((-mi + 11) / 12);
-        m = (int)(mi - y * 12) + 1;
-        static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-        int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        int last = mdays[m - 1] + (m == 2 && leap);
-        return days_from_civil(y, m, d > last ? last : d);
-    }
-    day += c->days;
-    while (c->skip_weekend && (weekday(day) == 0 || weekday(day) == 6)) day++;
-    return day;
-}
-
-static void day_text(const cadence *c, long day, char *buf, size_t cap)
-{
-    long y;
-    int m, d;
-    civil_from_days(day, &y, &m, &d);
-    if (c->index)
-        snprintf(buf, cap, "%ld", day);
-    else if (c->text_len == 4)
-        snprintf(buf, cap, "%04ld", y);
-    else if (c->text_len == 7)
-        snprintf(buf, cap, "%04ld-%02d", y, m);
-    else
-        snprintf(buf, cap, "%04ld-%02d-%02d", y, m, d);
-}
-
-/* ====== Forecast ====== */
 
 static void help(void)
 {
@@ -284,25 +196,25 @@ int cmd_forecast(int argc, char **argv)
     }
     if (!rc && !(out = malloc((size_t)steps * sizeof *out))) rc = cli_errorf("out of memory");
     if (!rc) rc = forecast(&s, steps, out);
+    recur_panel *tp = NULL;
+    double *when = NULL;
     if (!rc) {
-        cadence cd = find_cadence(s.table);
         size_t R = recur_table_rows(s.table);
-        long day = cd.ok ? (long)floor(recur_table_day(s.table, R - 1)) : 0;
+        if (isfinite(recur_table_day(s.table, R - 1)))
+            future_dates(data, &s.pipe, missing >= 0 ? (recur_missing)missing : s.pipe.missing, steps, &tp, &when);
         if (steps > s.pipe.horizon)
             cli_log("forecast: steps after %d are recursive (predictions fed back as inputs)\n", s.pipe.horizon);
         printf("date,forecast\n");
         for (int k = 0; k < steps; k++) {
-            char label[32];
-            if (cd.ok) {
-                day = next_day(&cd, day);
-                day_text(&cd, day, label, sizeof label);
-            } else {
-                snprintf(label, sizeof label, "+%d", k + 1);
-            }
+            char label[64];
+            if (when) recur_panel_time_text(tp, when[k], label, sizeof label);
+            else snprintf(label, sizeof label, "+%d", k + 1);
             printf("%s,%.10g\n", label, out[k]);
         }
         if (fflush(stdout) != 0 || ferror(stdout)) rc = cli_errorf("cannot write to standard output");
     }
+    recur_panel_free(tp);
+    free(when);
     free(out);
     cli_session_free(&s);
     return rc;
