@@ -10,6 +10,7 @@
 #include "core/core.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 #define RC_MF_MAX_LAYERS 256
 #define RC_MF_MAX_WIDTH (1 << 20) /* units and n_features */
@@ -32,6 +33,12 @@ recur_status rc_mf_bad(const rc_mf_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* Writes `path` atomically: body(f, ctx) fills a temporary file NAME.tmp.XXXXXX
+ * in the same folder (returns 0, or non-zero with errno set), which is then
+ * flushed, fsynced and renamed onto path. On failure an existing file is left
+ * untouched and the temporary file removed. */
+recur_status rc_mf_write_atomic(const char *path, int (*body)(FILE *f, void *ctx), void *ctx, recur_error *err);
 
 /* ====== The config: layers and pipeline ====== */
 

@@ -40,6 +40,9 @@ recur_status rc_keras_build(const rc_mf_ctx *c, const rc_keras_model *km, recur_
 /* The Keras 3 `config.json` document of a compiled model whose inputs are
  * (None, T, F) (T 0: None). NULL when out of memory. */
 json_t *rc_keras_config_json(const recur_model *m, int timesteps);
+/* Keras 3's name for the k-th (0-based) layer of a kind: "lstm", "lstm_1", ...
+ * (default layer names, and the .keras weight groups under layers/). */
+void rc_keras_layer_name(recur_layer_kind kind, int k, char *buf, size_t cap);
 /* Weights of layer i in the file: 3 (RNN) or 2 (Dense) with a bias, one less
  * without, 0 for Dropout. */
 int rc_keras_n_file_weights(const rc_keras_layer *L);

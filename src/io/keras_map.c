@@ -36,6 +36,13 @@ static const struct {
 static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid"};
 #define N_ACT 4
 
+void rc_keras_layer_name(recur_layer_kind kind, int k, char *buf, size_t cap)
+{
+    const char *sn = kinds[(unsigned)kind < 5u ? kind : 0].snake;
+    if (k > 0) snprintf(buf, cap, "%s_%d", sn, k);
+    else snprintf(buf, cap, "%s", sn);
+}
+
 int rc_keras_n_file_weights(const rc_keras_layer *L)
 {
     if (L->kind == RECUR_LAYER_DROPOUT) return 0;
@@ -240,9 +247,9 @@ recur_status rc_keras_parse_config(const rc_mf_ctx *c, const json_t *root, rc_ke
         memset(L, 0, sizeof *L);
         L->kind = (recur_layer_kind)k;
         snprintf(L->name, sizeof L->name, "%s", w.name);
-        if (count[k]) snprintf(L->path, sizeof L->path, "layers/%s_%d", kinds[k].snake, count[k]);
-        else snprintf(L->path, sizeof L->path, "layers/%s", kinds[k].snake);
-        count[k]++;
+        char sn[64];
+        rc_keras_layer_name(L->kind, count[k]++, sn, sizeof sn);
+        snprintf(L->path, sizeof L->path, "layers/%s", sn);
         if ((st = parse_layer(&w, lc, L))) return st;
         km->n_layers++;
     }
@@ -392,9 +399,7 @@ json_t *rc_keras_config_json(const recur_model *m, int timesteps)
         recur_layer_info L;
         if (recur_model_layer(m, i, &L, NULL) != RECUR_OK || (unsigned)L.kind > 4u) goto fail;
         char name[64];
-        if (count[L.kind]) snprintf(name, sizeof name, "%s_%d", kinds[L.kind].snake, count[L.kind]);
-        else snprintf(name, sizeof name, "%s", kinds[L.kind].snake);
-        count[L.kind]++;
+        rc_keras_layer_name(L.kind, count[L.kind]++, name, sizeof name);
         json_t *e = layer_entry(kinds[L.kind].cls, layer_config(&L, name), shape(seq, timesteps, L.in_dim));
         if (!e || json_array_append_new(layers, e) != 0) goto fail;
         if (L.kind <= RECUR_LAYER_RNN) seq = L.return_sequences;

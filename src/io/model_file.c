@@ -201,30 +201,21 @@ static recur_status check_save(const recur_model *m, const recur_pipeline *p, co
     return RECUR_OK;
 }
 
-/* Writes the file atomically: NAME.tmp.XXXXXX in the same folder, fsync, rename. */
-static recur_status save_file(const recur_model *m, const mf_extra *x, const char *path, recur_error *err)
+recur_status rc_mf_write_atomic(const char *path, int (*body)(FILE *f, void *ctx), void *ctx, recur_error *err)
 {
-    size_t hlen = 0;
-    char *hdr = NULL;
-    recur_status st = header_text(m, x, &hdr, &hlen, err);
-    if (st != RECUR_OK) return st;
-
+    recur_status st;
     const char *step = "creating a temporary file in its folder";
     size_t plen = strlen(path);
     char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
     FILE *f = NULL;
     int fd = -1, e = 0;
-    if (!tmp) {
-        free(hdr);
-        return rc_error(err, RECUR_E_NOMEM, "out of memory saving \"%s\"", path);
-    }
+    if (!tmp) return rc_error(err, RECUR_E_NOMEM, "out of memory saving \"%s\"", path);
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
     fd = mkstemp(tmp);
     if (fd < 0) {
         e = errno;
         free(tmp);
-        free(hdr);
         return rc_error(err, RECUR_E_IO, "cannot save \"%s\": %s (%s)", path, strerror(e), step);
     }
     /* mkstemp creates 0600; keep an existing file's mode, else the usual 0644. */
@@ -237,7 +228,7 @@ static recur_status save_file(const recur_model *m, const mf_extra *x, const cha
     if (!(f = fdopen(fd, "wb"))) goto fail;
     fd = -1;
     step = "writing";
-    if (write_body(f, hdr, hlen, m, x) != 0) goto fail;
+    if (body(f, ctx) != 0) goto fail;
     step = "flushing";
     if (fflush(f) != 0) goto fail;
     step = "syncing to disk";
@@ -250,7 +241,6 @@ static recur_status save_file(const recur_model *m, const mf_extra *x, const cha
     if (rename(tmp, path) != 0) goto fail;
     sync_folder(path);
     free(tmp);
-    free(hdr);
     return RECUR_OK;
 fail:
     e = errno ? errno : EIO;
@@ -259,6 +249,31 @@ fail:
     unlink(tmp);
     st = rc_error(err, RECUR_E_IO, "cannot save \"%s\": %s (%s)", path, strerror(e), step);
     free(tmp);
+    return st;
+}
+
+typedef struct {
+    const char *hdr;
+    size_t hlen;
+    const recur_model *m;
+    const mf_extra *x;
+} body_ctx;
+
+static int model_body(FILE *f, void *ctx)
+{
+    const body_ctx *b = ctx;
+    return write_body(f, b->hdr, b->hlen, b->m, b->x);
+}
+
+/* Writes the file atomically (rc_mf_write_atomic). */
+static recur_status save_file(const recur_model *m, const mf_extra *x, const char *path, recur_error *err)
+{
+    size_t hlen = 0;
+    char *hdr = NULL;
+    recur_status st = header_text(m, x, &hdr, &hlen, err);
+    if (st != RECUR_OK) return st;
+    body_ctx b = {hdr, hlen, m, x};
+    st = rc_mf_write_atomic(path, model_body, &b, err);
     free(hdr);
     return st;
 }
