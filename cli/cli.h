@@ -37,6 +37,7 @@ int cmd_forecast(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* ====== Messages (main.c) ====== */
 

@@ -748,6 +748,20 @@ recur_status recur_keras_load_optimizer(const char *path, recur_model *m, int *l
 
 /* ====== Export as dependency-free C (src/export/) ====== */
 
+/* Writes `dir`/`name`.h and `dir`/`name`.c (each atomically): C99 source that
+ * needs nothing but libm and computes what recur_model_predict computes, with
+ * the weights as static const float arrays and no allocation (docs/export.md):
+ *   name_predict(window, out)       window (T,F) time-major -> out (O) or (T,O)
+ *   name_reset(state), name_step(state, x_t, out)   one time step at a time
+ *   name_scale_input / name_unscale_output          when p is not NULL
+ *   name_selftest()                 0 when the embedded windows give recur's outputs
+ * `timesteps` is T (0: p->timestep; needed when p is NULL). `name` must be a C
+ * identifier of at most 40 characters; `dir` an existing writable folder. The
+ * model is not const because its outputs for the embedded windows are computed
+ * with recur_model_predict. */
+recur_status recur_export_c(recur_model *m, const recur_pipeline *p, int timesteps, const char *dir,
+                            const char *name, recur_error *err);
+
 #ifdef __cplusplus
 }
 #endif
