@@ -482,7 +482,8 @@ size_t recur_model_spec(const recur_model *m, char *buf, size_t cap);
  * existing file untouched. */
 recur_status recur_model_save(const recur_model *m, const recur_pipeline *p, const char *path, recur_error *err);
 /* Loads a compiled model (inference ready; the optimizer is fresh) and its
- * pipeline (p may be NULL). Every inconsistency is refused with a message;
+ * pipeline (p may be NULL). A Keras file (.keras zip or HDF5, told by its
+ * content) is read with recur_keras_load. Every inconsistency is refused with a message;
  * nothing is read out of bounds. */
 recur_status recur_model_load(const char *path, recur_model **out, recur_pipeline *p, recur_error *err);
 

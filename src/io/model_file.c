@@ -771,6 +771,8 @@ done:
 recur_status recur_model_load(const char *path, recur_model **out, recur_pipeline *p, recur_error *err)
 {
     if (!path || !out) return rc_error(err, RECUR_E_INVALID, "recur_model_load: path and out are required");
+    /* A Keras file (zip or HDF5 by its first bytes) is read by the Keras reader. */
+    if (recur_keras_detect(path) != RECUR_KERAS_NONE) return recur_keras_load(path, out, p, NULL, err);
     return load_file(path, out, p, NULL, err);
 }
 
