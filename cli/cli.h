@@ -37,6 +37,7 @@ int cmd_forecast(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 
 /* ====== Messages (main.c) ====== */
@@ -176,6 +177,18 @@ int cli_same_scaler(const recur_scaler *a, const recur_scaler *b);
 /* Prints the model summary (and the spec) to `f`. */
 void cli_print_summary(FILE *f, const recur_model *m, int timesteps);
 
+/* ====== Models without a pipeline (cmd_import.c) ====== */
+
+/* predict --windows: one window per line of `windows` ("-": stdin), T x F
+ * numbers time-major, fed to the model as they are; one line of outputs per
+ * window to `out` ("-": stdout). */
+int cli_predict_windows(const char *model, const char *windows, const char *out);
+/* train --init: s->model becomes the model in `path` (recur or Keras file),
+ * compiled with `co`, with the file's weights and, for a Keras file, its
+ * optimizer state when it has one for co's optimizer. The model must fit
+ * s->pipe's columns and horizon. */
+int cli_init_model(cli_session *s, const char *cmd, const char *path, const recur_compile_opts *co, int quiet);
+
 /* ====== Training run (cmd_train.c; shared with demo) ====== */
 
 /* Options of `train` that a resumed run must not change (cli_train_cfg.given). */
@@ -191,6 +204,7 @@ typedef struct {
     const char *data, *out, *column, *features, *layers, *plot_loss, *history;
     const char *checkpoint; /* --checkpoint FILE: saved after every epoch */
     const char *resume;     /* --resume FILE: continue from this checkpoint */
+    const char *init;       /* --init FILE: start from this model's weights (fine-tuning) */
     unsigned given;         /* CLI_G_* of the options given on the command line */
     recur_pipeline pipe;      /* timestep, horizon, test_fraction, transform, scaler_kind */
     recur_missing missing;

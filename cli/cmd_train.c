@@ -85,6 +85,9 @@ static void help(void)
            "  --history FILE          epoch,loss[,val_loss] CSV (default: none)\n"
            "  --checkpoint FILE       save a resumable checkpoint (model + optimizer + training\n"
            "                          state) after every epoch (default: none)\n"
+           "  --init FILE             start from the weights of a model file or Keras file (.keras,\n"
+           "                          .h5) instead of --layers (fine-tuning), with the Keras file's\n"
+           "                          optimizer state when it has one for --optimizer\n"
            "  --resume FILE           continue from a checkpoint: same data, the checkpoint's options;\n"
            "                          only --epochs may be raised; keeps checkpointing to FILE\n"
            "                          unless --checkpoint names another file\n"
@@ -319,7 +322,9 @@ int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s)
         if ((rc = cli_pipe_columns(cmd, &s->pipe, c->column, c->features))) return rc;
         /* The model needs only the column count and the horizon: build it first so
          * that a bad spec is reported before any file is read. */
-        if ((rc = cli_session_model(s, cmd, c->layers, s->pipe.n_features, 1, 0, &c->co, c->quiet))) return rc;
+        if (c->init) rc = cli_init_model(s, cmd, c->init, &c->co, c->quiet);
+        else rc = cli_session_model(s, cmd, c->layers, s->pipe.n_features, 1, 0, &c->co, c->quiet);
+        if (rc) return rc;
     }
     recur_scaler saved = s->pipe.scaler;
     if ((rc = cli_session_data(s, c->data, missing, c->quiet))) return rc;
@@ -356,7 +361,7 @@ int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s)
 enum {
     O_DATA = 256, O_COLUMN, O_FEATURES, O_TIMESTEP, O_HORIZON, O_TEST, O_LAYERS, O_OPT, O_LR, O_EPOCHS, O_BATCH,
     O_VAL, O_PATIENCE, O_SEED, O_THREADS, O_LOSS, O_MISSING, O_SCALER, O_TRANSFORM, O_CLIP, O_QUIET, O_OUT,
-    O_PLOT_LOSS, O_HISTORY, O_CHECKPOINT, O_RESUME
+    O_PLOT_LOSS, O_HISTORY, O_CHECKPOINT, O_RESUME, O_INIT
 };
 
 static const struct option longopts[] = {
@@ -386,6 +391,7 @@ static const struct option longopts[] = {
     {"history", required_argument, NULL, O_HISTORY},
     {"checkpoint", required_argument, NULL, O_CHECKPOINT},
     {"resume", required_argument, NULL, O_RESUME},
+    {"init", required_argument, NULL, O_INIT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -465,6 +471,7 @@ int cmd_train(int argc, char **argv)
         case O_HISTORY: rc = cli_opt_text(cmd, "--history", optarg, &c.history); break;
         case O_CHECKPOINT: rc = cli_opt_text(cmd, "--checkpoint", optarg, &c.checkpoint); break;
         case O_RESUME: rc = cli_opt_text(cmd, "--resume", optarg, &c.resume); break;
+        case O_INIT: rc = cli_opt_text(cmd, "--init", optarg, &c.init); break;
         default: return cli_getopt_error(cmd, c_opt, argv, longopts);
         }
         if (rc) return rc;
@@ -472,6 +479,9 @@ int cmd_train(int argc, char **argv)
     if ((rc = cli_no_positional(cmd, argc, argv))) return rc;
     if (!c.data) return cli_usage(cmd, "--data: missing (the CSV file to train on)");
     if (!c.out) return cli_usage(cmd, "--out: missing (the model file to write)");
+    if (c.init && (c.resume || (c.given & CLI_G_LAYERS)))
+        return cli_usage(cmd, "--init: not with %s (the model comes from the --init file)",
+                         c.resume ? "--resume" : "--layers");
 
     c.co.optim = recur_optim_opts_default((recur_optimizer)kind);
     if (!isnan(lr)) c.co.optim.lr = lr;

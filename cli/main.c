@@ -282,6 +282,7 @@ static const command commands[] = {
     {"summary", "inspect", cmd_summary, "print the layers and parameter counts of a model or a spec"},
     {"compare", NULL, cmd_compare, "train LSTM, GRU, SimpleRNN and an MLP on the same data and compare"},
     {"demo", NULL, cmd_demo, "the Keras LSTM stock tutorial on data/AAPL.csv, end to end"},
+    {"import", NULL, cmd_import, "convert a Keras file (.keras, .h5) into a recur model file"},
     {"export", NULL, cmd_export, "write a model as dependency-free C source"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
@@ -338,7 +339,7 @@ int main(int argc, char **argv)
     }
     char buf[48];
     fprintf(stderr, "recur: unknown command \"%s\" (commands: train, evaluate, predict, forecast, plot, summary, "
-                    "compare, demo, export; see \"recur --help\")\n",
+                    "compare, demo, import, export; see \"recur --help\")\n",
             shown(name, buf, sizeof buf));
     return CLI_USAGE;
 }

@@ -406,3 +406,155 @@ recur_status recur_keras_load(const char *path, recur_model **out, recur_pipelin
     src_close(&s);
     return st;
 }
+
+/* ====== Optimizer state ====== */
+
+enum { SLOT_SKIP = -1, SLOT_MOMENTUM = 0, SLOT_VELOCITY = 1 };
+
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+/* Which slot a named optimizer variable is (legacy files name them). */
+static int slot_of_name(const char *name)
+{
+    if (ends_with(name, "_momentum") || ends_with(name, "/m:0")) return SLOT_MOMENTUM;
+    if (ends_with(name, "_velocity") || ends_with(name, "/v:0") || ends_with(name, "/rms:0")) return SLOT_VELOCITY;
+    return SLOT_SKIP;
+}
+
+/* The optimizer variables in file order: *n datasets, names (legacy) or NULL. */
+static recur_status optimizer_vars(src *s, hid_t *g, char ***names, int *n)
+{
+    *names = NULL;
+    *n = 0;
+    const char *grp = s->fmt == RECUR_KERAS_ZIP ? "optimizer/vars" : "optimizer_weights";
+    if (s->fmt == RECUR_KERAS_ZIP && H5Lexists(s->file, "optimizer", H5P_DEFAULT) <= 0) return RECUR_OK;
+    if (H5Lexists(s->file, grp, H5P_DEFAULT) <= 0 || (*g = H5Gopen2(s->file, grp, H5P_DEFAULT)) < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return RECUR_OK;
+    }
+    if (s->fmt != RECUR_KERAS_ZIP) {
+        if (rc_keras_h5_attr_list(*g, "weight_names", names, n) != 0)
+            return rc_mf_bad(&s->c, "optimizer_weights has no readable weight_names attribute");
+        return RECUR_OK;
+    }
+    H5G_info_t gi;
+    if (H5Gget_info(*g, &gi) < 0 || gi.nlinks > 1000000) return h5_bad(s, "optimizer/vars cannot be listed");
+    *n = (int)gi.nlinks;
+    return RECUR_OK;
+}
+
+static recur_status load_optimizer(src *s, recur_model *m, int *loaded)
+{
+    recur_status st;
+    json_t *cfg = NULL;
+    hid_t g = -1;
+    char **names = NULL, optname[32];
+    int n = 0;
+    *loaded = 0;
+    s->fmt = recur_keras_detect(s->c.path);
+    if (s->fmt == RECUR_KERAS_NONE) return rc_mf_bad(&s->c, "not a Keras file (neither a .keras zip nor HDF5)");
+    if ((st = s->fmt == RECUR_KERAS_ZIP ? open_zip(s) : open_h5(s))) return st;
+    if ((st = parse_json(s, s->config, "the model config", &cfg))) return st;
+    if (!(s->km = malloc(sizeof *s->km))) {
+        json_decref(cfg);
+        return rc_error(s->c.err, RECUR_E_NOMEM, "%s: out of memory", s->c.path);
+    }
+    st = rc_keras_parse_config(&s->c, cfg, s->km);
+    optimizer_name(s, cfg, optname, sizeof optname);
+    json_decref(cfg);
+    if (st) return st;
+    if (config_params(s->km) != (double)recur_model_n_params(m) || s->km->n_layers != recur_model_n_layers(m))
+        return rc_mf_bad(&s->c, "its layers are not the model's: the optimizer state fits only the weights of the "
+                                "same file");
+    recur_optimizer kind = recur_model_compile_opts(m)->optim.kind;
+    if (!((kind == RECUR_OPT_ADAM && strcmp(optname, "Adam") == 0) ||
+          (kind == RECUR_OPT_RMSPROP && strcmp(optname, "RMSprop") == 0)))
+        return RECUR_OK; /* no state for this optimizer */
+    if ((st = optimizer_vars(s, &g, &names, &n)) || n == 0) goto done;
+
+    /* The file's weights, in order: the recur weight each one is. */
+    int nw = recur_model_n_weights(m), nt = 0, *wmap = malloc(((size_t)nw + 1) * sizeof *wmap);
+    int count[2] = {0, 0}, anon = 0;
+    if (!wmap) {
+        st = rc_error(s->c.err, RECUR_E_NOMEM, "%s: out of memory", s->c.path);
+        goto done;
+    }
+    for (int li = 0, wi = 0; li < s->km->n_layers; li++) {
+        int nf = rc_keras_n_file_weights(&s->km->layer[li]);
+        for (int k = 0; wi < nw; k++, wi++) {
+            recur_weight w;
+            if (recur_model_weight(m, wi, &w, NULL) != RECUR_OK || w.layer != li) break;
+            if (k < nf) wmap[nt++] = wi;
+        }
+    }
+    recur_float *slot[2] = {recur_model_optimizer_slot(m, "momentum"), recur_model_optimizer_slot(m, "velocity")};
+    long iterations = -1;
+    for (int i = 0; i < n && !st; i++) {
+        char dname[32];
+        const char *name = names ? names[i] : (snprintf(dname, sizeof dname, "%d", i), dname);
+        hid_t d = H5Lexists(g, name, H5P_DEFAULT) > 0 ? H5Dopen2(g, name, H5P_DEFAULT) : -1;
+        if (d < 0) {
+            st = rc_mf_bad(&s->c, "optimizer variable \"%.80s\" is missing", name);
+            break;
+        }
+        hid_t sp = H5Dget_space(d);
+        int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+        if (sp >= 0) H5Sclose(sp);
+        if (nd == 0) { /* a scalar: the iteration count comes first, then the learning rate */
+            long long it = 0;
+            if (iterations < 0 && H5Dread(d, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, &it) >= 0 && it >= 0)
+                iterations = (long)it;
+            H5Dclose(d);
+            continue;
+        }
+        int which = names ? slot_of_name(name) : kind == RECUR_OPT_ADAM ? (anon++ % 2 ? SLOT_VELOCITY : SLOT_MOMENTUM)
+                                                                       : (anon++, SLOT_VELOCITY);
+        if (which == SLOT_SKIP || !slot[which]) {
+            H5Dclose(d);
+            continue;
+        }
+        if (count[which] >= nt) st = rc_mf_bad(&s->c, "the optimizer holds more slots than the model has weights");
+        else {
+            recur_weight w;
+            recur_model_weight(m, wmap[count[which]++], &w, NULL);
+            w.data = slot[which] + w.offset;
+            st = read_weight(s, &s->km->layer[w.layer], d, &w);
+        }
+        H5Dclose(d);
+    }
+    free(wmap);
+    if (!st && (count[SLOT_VELOCITY] != nt || (slot[SLOT_MOMENTUM] && count[SLOT_MOMENTUM] != nt)))
+        st = rc_mf_bad(&s->c, "the %s state covers %d of the %d weights: incomplete, not used", optname,
+                       count[SLOT_VELOCITY], nt);
+    if (!st) {
+        if (iterations >= 0) recur_model_set_optimizer_iterations(m, iterations);
+        *loaded = 1;
+    } else { /* leave the optimizer fresh, not half-filled */
+        for (int k = 0; k < 2; k++)
+            if (slot[k]) memset(slot[k], 0, recur_model_n_params(m) * sizeof *slot[k]);
+    }
+done:
+    free(names);
+    if (g >= 0) H5Gclose(g);
+    return st;
+}
+
+recur_status recur_keras_load_optimizer(const char *path, recur_model *m, int *loaded, recur_error *err)
+{
+    if (!path || !m || !loaded)
+        return rc_error(err, RECUR_E_INVALID, "recur_keras_load_optimizer: path, m and loaded are required");
+    *loaded = 0;
+    if (recur_model_n_weights(m) <= 0)
+        return rc_error(err, RECUR_E_STATE, "recur_keras_load_optimizer: compile the model first");
+    rc_keras_h5_quiet();
+    src s;
+    memset(&s, 0, sizeof s);
+    s.c.path = path, s.c.err = err, s.file = -1;
+    recur_status st = load_optimizer(&s, m, loaded);
+    src_close(&s);
+    return st;
+}
