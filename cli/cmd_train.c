@@ -20,7 +20,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-static const char *const optimizers[] = {"rmsprop", "adam", "sgd"};
+static const char *const optimizers[] = {"rmsprop", "adam", "sgd", "rmsprop-keras2"};
 static const char *const losses[] = {"mse", "mae"};
 static const char *const missings[] = {"error", "drop", "ffill"};
 static const char *const scalers[] = {"minmax", "standard"};
@@ -66,7 +66,8 @@ static void help(void)
            "                          mismatch is an error.\n"
            "\n"
            "Training:\n"
-           "  --optimizer NAME        rmsprop, adam or sgd (default: rmsprop)\n"
+           "  --optimizer NAME        rmsprop, adam, sgd or rmsprop-keras2 (Keras 2's RMSprop: epsilon\n"
+           "                          added to sqrt(v), as the tutorial ran) (default: rmsprop)\n"
            "  --lr X                  learning rate (default: 0.001; 0.01 for sgd)\n"
            "  --clipnorm X            clip each gradient tensor to this L2 norm, 0 = off (default: 0)\n"
            "  --loss NAME             mse or mae (default: mse)\n"
@@ -426,7 +427,7 @@ int cmd_train(int argc, char **argv)
             break;
         case O_LAYERS: rc = cli_opt_text(cmd, "--layers", optarg, &c.layers), c.given |= CLI_G_LAYERS; break;
         case O_OPT:
-            rc = cli_opt_choice(cmd, "--optimizer", optarg, optimizers, 3, &kind), c.given |= CLI_G_OPTIMIZER;
+            rc = cli_opt_choice(cmd, "--optimizer", optarg, optimizers, 4, &kind), c.given |= CLI_G_OPTIMIZER;
             break;
         case O_LR: rc = cli_opt_double(cmd, "--lr", optarg, 0, 1, HUGE_VAL, 0, &lr), c.given |= CLI_G_LR; break;
         case O_EPOCHS:

@@ -94,7 +94,10 @@ typedef enum {
 } recur_activation;
 
 typedef enum { RECUR_LOSS_MSE = 0, RECUR_LOSS_MAE } recur_loss;
-typedef enum { RECUR_OPT_RMSPROP = 0, RECUR_OPT_ADAM, RECUR_OPT_SGD } recur_optimizer;
+/* RECUR_OPT_RMSPROP_KERAS2: RMSprop as Keras 2 (tf.keras 2.x, standalone Keras
+ * 2) computed it, p -= lr g / (sqrt(v) + eps), where Keras 3 divides by
+ * sqrt(v + eps); same options and slots as RECUR_OPT_RMSPROP. */
+typedef enum { RECUR_OPT_RMSPROP = 0, RECUR_OPT_ADAM, RECUR_OPT_SGD, RECUR_OPT_RMSPROP_KERAS2 } recur_optimizer;
 
 /* A Keras Sequential model. Opaque: built layer by layer, then compiled. */
 typedef struct recur_model recur_model;

@@ -472,7 +472,7 @@ static recur_status load_optimizer(src *s, recur_model *m, int *loaded)
                                 "same file");
     recur_optimizer kind = recur_model_compile_opts(m)->optim.kind;
     if (!((kind == RECUR_OPT_ADAM && strcmp(optname, "Adam") == 0) ||
-          (kind == RECUR_OPT_RMSPROP && strcmp(optname, "RMSprop") == 0)))
+          ((kind == RECUR_OPT_RMSPROP || kind == RECUR_OPT_RMSPROP_KERAS2) && strcmp(optname, "RMSprop") == 0)))
         return RECUR_OK; /* no state for this optimizer */
     if ((st = optimizer_vars(s, &g, &names, &n)) || n == 0) goto done;
 

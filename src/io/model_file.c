@@ -300,7 +300,7 @@ recur_status recur_model_save_checkpoint(const recur_model *m, const recur_pipel
     ck.co = *recur_model_compile_opts(m);
     ck.iterations = recur_model_optimizer_iterations(m);
     ck.ts = *ts;
-    if ((unsigned)ck.co.loss > (unsigned)RECUR_LOSS_MAE || (unsigned)ck.co.optim.kind > (unsigned)RECUR_OPT_SGD)
+    if ((unsigned)ck.co.loss > (unsigned)RECUR_LOSS_MAE || (unsigned)ck.co.optim.kind > (unsigned)RECUR_OPT_RMSPROP_KERAS2)
         return rc_error(err, RECUR_E_STATE, "cannot save \"%s\": unknown loss or optimizer kind", path);
     mf_extra x;
     memset(&x, 0, sizeof x);
@@ -610,14 +610,14 @@ static recur_status fill_weights(const rc_mf_ctx *c, recur_model *m, const unsig
 static recur_status fill_slots(const rc_mf_ctx *c, recur_model *m, const unsigned char *data, const mf_tensor *t,
                                int nt, const rc_mf_checkpoint *ck)
 {
-    static const char *const kinds[] = {"rmsprop", "adam", "sgd"};
+    static const char *const kinds[] = {"rmsprop", "adam", "sgd", "rmsprop-keras2"};
     size_t n = recur_model_n_params(m);
     for (int s = 0; s < RC_MF_N_SLOTS; s++) {
         recur_float *dst = recur_model_optimizer_slot(m, rc_mf_slot_names[s]);
         const mf_tensor *f = NULL;
         for (int j = 0; j < nt && !f; j++)
             if (t[j].slot == s) f = &t[j];
-        const char *kind = kinds[(unsigned)ck->co.optim.kind < 3u ? ck->co.optim.kind : 0];
+        const char *kind = kinds[(unsigned)ck->co.optim.kind < 4u ? ck->co.optim.kind : 0];
         if (dst && !f)
             return rc_mf_bad(c, "tensor \"" SLOT_PREFIX "%s\" is missing (the checkpoint's %s optimizer needs it)",
                              rc_mf_slot_names[s], kind);
