@@ -112,10 +112,13 @@ static int zip_entry(const src *s, zip_t *z, const char *name, uint64_t max, cha
         if (r <= 0) break;
         got += (zip_uint64_t)r;
     }
+    /* libzip checks the entry's CRC when the read reaches its end: read to EOF. */
+    char extra;
+    if (zf && got == zs.size && zip_fread(zf, &extra, 1) != 0) got = zs.size + 1;
     if (!zf || got != zs.size) {
         const char *why = zf ? zip_error_strerror(zip_file_get_error(zf)) : zip_error_strerror(zip_get_error(z));
         *st = rc_mf_bad(&s->c, "cannot read zip entry %s: %s (truncated or corrupt file?)", name,
-                        got != zs.size && zf && zip_file_get_error(zf)->zip_err == 0 ? "short read" : why);
+                        zf && zip_file_get_error(zf)->zip_err == 0 ? "its size is not what the zip says" : why);
         if (zf) zip_fclose(zf);
         free(buf);
         return 0;
