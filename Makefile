@@ -92,6 +92,7 @@ test: all $(TESTS)
 	@sh tests/test_resume.sh $(BUILD)/recur
 	@sh tests/test_kill.sh $(BUILD)/recur
 	@sh tests/test_limits.sh $(BUILD)/recur
+	@sh tests/test_keras.sh $(BUILD)/recur
 
 # fontconfig (under PLplot's cairo driver) keeps a one-time cache that
 # LeakSanitizer reports; tests/lsan.supp suppresses exactly that library.

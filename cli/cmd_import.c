@@ -71,8 +71,8 @@ static int attach_pipeline(const char *cmd, cli_session *s, const char *model, c
                           "(end the Keras model with return_sequences=False)",
                           model);
     if (s->pipe.n_features != F)
-        return cli_usage(cmd, "--features: the model takes %d input%s per step but %d column%s were given (list "
-                              "them with --features in the model's input order)",
+        return cli_usage(cmd, "--features: the model takes %d input%s per step but --column/--features name %d "
+                              "column%s (list them with --features in the model's input order)",
                          F, F == 1 ? "" : "s", s->pipe.n_features, s->pipe.n_features == 1 ? "" : "s");
     s->pipe.horizon = recur_model_n_outputs(s->model);
     return cli_session_data(s, data, missing, quiet);
@@ -118,9 +118,6 @@ int cmd_import(int argc, char **argv)
         return cli_errorf("%s: not a Keras file (neither a .keras zip nor HDF5, by its first bytes)", file);
     }
     if (recur_keras_load(file, &s.model, &s.pipe, &info, &err) != RECUR_OK) return cli_fail(&err);
-    cli_log("import: %s: Keras %s, %d layers, %zu parameters, input (None, %d, %d)\n", file,
-            info.keras_version[0] ? info.keras_version : "(version not recorded)", recur_model_n_layers(s.model),
-            recur_model_n_params(s.model), info.timesteps, recur_model_n_features(s.model));
     if (data) {
         s.pipe = recur_pipeline_default();
         s.pipe.timestep = timestep ? timestep : info.timesteps > 0 ? info.timesteps : 60;
@@ -131,8 +128,11 @@ int cmd_import(int argc, char **argv)
     }
     if (!rc && recur_model_save(s.model, s.pipe.n_features > 0 ? &s.pipe : NULL, out, &err) != RECUR_OK)
         rc = cli_fail(&err);
-    if (!rc) cli_log("saved %s (%s)\n", out, s.pipe.n_features > 0 ? "with a data pipeline" : "no data pipeline: "
-                                                                     "predict --windows takes raw inputs");
+    if (!rc)
+        cli_log("import: %s (Keras %s, %d layers, %zu parameters) -> %s, %s\n", file,
+                info.keras_version[0] ? info.keras_version : "version not recorded", recur_model_n_layers(s.model),
+                recur_model_n_params(s.model), out,
+                s.pipe.n_features > 0 ? "with a data pipeline" : "no data pipeline (predict --windows takes raw inputs)");
     cli_session_free(&s);
     return rc;
 }
