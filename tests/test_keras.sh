@@ -148,6 +148,59 @@ assert "layers/dropout/vars" in h and "vars" in h
 print("independent reader: ok")
 EOF
     check "independent reader (h5py) accepts the .keras" $PY check.py m.keras m.safetensors
+    # The same model in tf.keras 2's HDF5 layout (fixed-length strings, ":0"
+    # names, no InputLayer, Adam state m/v), written with h5py.
+    cat > legacy.py << 'EOF'
+import io, json, sys, zipfile
+import h5py, numpy as np
+z = zipfile.ZipFile(sys.argv[1])
+cfg = json.loads(z.read("config.json"))
+w = h5py.File(io.BytesIO(z.read("model.weights.h5")), "r")
+layers = cfg["config"]["layers"][1:]
+conf = {"class_name": "Sequential", "config": {"name": "sequential", "layers": []}}
+for i, l in enumerate(layers):
+    c = dict(l["config"], dtype="float32")
+    if i == 0:
+        c["batch_input_shape"] = [None, 12, 1]
+    conf["config"]["layers"].append({"class_name": l["class_name"], "config": c})
+f = h5py.File(sys.argv[2], "w")
+f.attrs["keras_version"] = np.bytes_("2.3.0-tf")
+f.attrs["model_config"] = np.bytes_(json.dumps(conf))
+f.attrs["training_config"] = np.bytes_(json.dumps({"optimizer_config": {"class_name": "Adam", "config": {}}}))
+mw, opt = f.create_group("model_weights"), f.create_group("optimizer_weights")
+names = [l["config"]["name"] for l in layers]
+mw.attrs["layer_names"] = np.array([n.encode() for n in names])
+opt.create_dataset("iter:0", data=np.int64(7))
+ms, vs = [], []
+for l, n in zip(layers, names):
+    g = mw.create_group(n)
+    rnn = l["class_name"] != "Dense"
+    kinds = ["kernel", "recurrent_kernel", "bias"] if rnn else ["kernel", "bias"]
+    if l["class_name"] == "Dropout":
+        g.attrs["weight_names"] = np.array([], dtype="f8")
+        continue
+    wn = []
+    for k, kind in enumerate(kinds):
+        src = w["layers/%s/%svars/%d" % (n, "cell/" if rnn else "", k)][()]
+        name = "%s/%s%s:0" % (n, n + "_cell/" if rnn else "", kind)
+        g.create_dataset(name, data=src)
+        wn.append(name.encode())
+        opt.create_dataset(name[:-2] + "/m:0", data=np.full(src.shape, 0.01, "f4"))
+        opt.create_dataset(name[:-2] + "/v:0", data=np.full(src.shape, 0.02, "f4"))
+        ms.append((name[:-2] + "/m:0").encode())
+        vs.append((name[:-2] + "/v:0").encode())
+    g.attrs["weight_names"] = np.array(wn)
+opt.attrs["weight_names"] = np.array([b"iter:0"] + ms + vs)
+EOF
+    if $PY legacy.py m.keras legacy.h5; then
+        "$R" predict --model legacy.h5 --windows w12.txt > d.txt 2>> err.txt
+        check "a tf.keras 2 style HDF5 file predicts what the model predicts" cmp -s a.txt d.txt
+        expect 0 "" "train --init from the tf.keras 2 file" train --data small.csv --init legacy.h5 --timestep 12 \
+            --optimizer adam --epochs 1 --out l.safetensors --threads 1
+        check "its Adam state is loaded" grep -q "optimizer state (7 iterations)" err.txt
+    else
+        bad "legacy.py could not write the tf.keras 2 style file"
+    fi
 else
     echo "SKIP: python3 h5py not found: the written .keras is not checked by an independent reader"
 fi

@@ -61,7 +61,10 @@ char *rc_keras_h5_attr_text(hid_t obj, const char *name)
         }
     } else {
         size_t n = H5Tget_size(t);
-        if (n == 0 || n > MAX_TEXT || H5Tset_size(mt, n) < 0 || !(out = calloc(n + 1, 1))) goto done;
+        /* NULLPAD: a NULLTERM memory type would give up the last byte for the terminator. */
+        if (n == 0 || n > MAX_TEXT || H5Tset_size(mt, n) < 0 || H5Tset_strpad(mt, H5T_STR_NULLPAD) < 0 ||
+            !(out = calloc(n + 1, 1)))
+            goto done;
         if (H5Aread(a, mt, out) < 0) {
             free(out);
             out = NULL;
