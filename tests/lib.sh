@@ -2,7 +2,8 @@
 #
 # Counters and checks: ok, bad MESSAGE, check DESC COMMAND... (runs COMMAND,
 # counts a pass or prints "FAIL: DESC"); each script prints
-# "$pass passed, $fail failed" at its end.
+# "$pass passed, $fail failed" at its end. run and expect (below) run $R in
+# the current folder.
 #
 # recur_setup NAME [path/to/recur]
 #   sets R to the absolute path of the recur executable (default
@@ -38,4 +39,23 @@ check() {
     desc=$1
     shift
     if "$@"; then ok; else bad "$desc"; fi
+}
+# run ARGS...: runs recur; sets rc, stdout in out.txt, stderr in err.txt
+run() {
+    "$R" "$@" > out.txt 2> err.txt
+    rc=$?
+}
+# expect CODE NEEDLE DESC ARGS...: exit status CODE, and (NEEDLE not empty)
+# exactly one line on stderr that contains NEEDLE.
+expect() {
+    code=$1 needle=$2 desc=$3
+    shift 3
+    run "$@"
+    if [ "$rc" -ne "$code" ]; then
+        bad "$desc: exit $rc, want $code; stderr: $(head -c 300 err.txt)"
+    elif [ -n "$needle" ] && { [ "$(wc -l < err.txt)" -ne 1 ] || ! grep -q -- "$needle" err.txt; }; then
+        bad "$desc: want one stderr line with '$needle', got: $(head -c 300 err.txt)"
+    else
+        ok
+    fi
 }

@@ -15,25 +15,6 @@ trap 'rm -rf "$T"' EXIT INT TERM
 cd "$T" || exit 1
 head -n 401 "$SRC" > small.csv   # header + 400 rows: 2010-01-04 .. 2011-08-03
 
-# run ARGS...: runs recur; sets rc, stdout in out.txt, stderr in err.txt
-run() {
-    "$R" "$@" > out.txt 2> err.txt
-    rc=$?
-}
-# expect CODE NEEDLE DESC ARGS...: exit status CODE, and (NEEDLE not empty)
-# exactly one line on stderr that contains NEEDLE.
-expect() {
-    code=$1 needle=$2 desc=$3
-    shift 3
-    run "$@"
-    if [ "$rc" -ne "$code" ]; then
-        bad "$desc: exit $rc, want $code; stderr: $(head -c 300 err.txt)"
-    elif [ -n "$needle" ] && { [ "$(wc -l < err.txt)" -ne 1 ] || ! grep -q -- "$needle" err.txt; }; then
-        bad "$desc: want one stderr line with '$needle', got: $(head -c 300 err.txt)"
-    else
-        ok
-    fi
-}
 json_num() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$2"; }
 SMALL="--epochs 2 --layers lstm(8),dense(1) --quiet --seed 7"
 
@@ -124,7 +105,7 @@ expect 2 '--batch-size: must be an integer >= 1 (got "0")' "batch 0" train --dat
 expect 2 '--batch-size:' "batch 12abc" train --data small.csv --out x --batch-size 12abc
 expect 2 '--test-fraction: must be a number in (0, 1)' "test fraction 1" train --data small.csv --out x --test-fraction 1
 expect 2 '--validation-split:' "validation split" train --data small.csv --out x --validation-split -0.1
-expect 2 '--optimizer: must be rmsprop, adam or sgd' "optimizer" train --data small.csv --out x --optimizer adagrad
+expect 2 '--optimizer: must be rmsprop, adam, sgd or rmsprop-keras2' "optimizer" train --data small.csv --out x --optimizer adagrad
 expect 2 '--seed:' "seed -1" train --data small.csv --out x --seed -1
 expect 2 '--threads:' "threads x" train --data small.csv --out x --threads x
 expect 2 '--layers: position 14: unknown layer "lstn"' "unknown layer" train --data small.csv --out x --layers "lstm(50,seq) lstn(100)"

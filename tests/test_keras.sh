@@ -20,24 +20,6 @@ trap 'rm -rf "$T"' EXIT INT TERM
 cd "$T" || exit 1
 head -n 401 "$SRC" > small.csv
 
-run() {
-    "$R" "$@" > out.txt 2> err.txt
-    rc=$?
-}
-# expect CODE NEEDLE DESC ARGS...: exit status CODE and, when NEEDLE is not
-# empty, exactly one line on stderr containing it.
-expect() {
-    code=$1 needle=$2 desc=$3
-    shift 3
-    run "$@"
-    if [ "$rc" -ne "$code" ]; then
-        bad "$desc: exit $rc, want $code; stderr: $(head -c 300 err.txt)"
-    elif [ -n "$needle" ] && { [ "$(wc -l < err.txt)" -ne 1 ] || ! grep -q -- "$needle" err.txt; }; then
-        bad "$desc: want one stderr line with '$needle', got: $(head -c 300 err.txt)"
-    else
-        ok
-    fi
-}
 # windows N T F: the README's x[n,t,f] = 0.5 + 0.4 sin(0.3 t + n + 0.7 f), one window per line
 windows() {
     awk -v N="$1" -v T="$2" -v F="$3" 'BEGIN { for (n = 0; n < N; n++) { s = "";

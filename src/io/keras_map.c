@@ -272,13 +272,8 @@ recur_status rc_keras_build(const rc_mf_ctx *c, const rc_keras_model *km, recur_
     recur_status st = recur_model_new(km->n_features, &m, &e2);
     for (int i = 0; i < km->n_layers && st == RECUR_OK; i++) {
         const rc_keras_layer *L = &km->layer[i];
-        switch (L->kind) {
-        case RECUR_LAYER_LSTM: st = recur_model_add_lstm(m, L->units, L->return_sequences, &e2); break;
-        case RECUR_LAYER_GRU: st = recur_model_add_gru(m, L->units, L->return_sequences, L->reset_after, &e2); break;
-        case RECUR_LAYER_RNN: st = recur_model_add_rnn(m, L->units, L->return_sequences, &e2); break;
-        case RECUR_LAYER_DENSE: st = recur_model_add_dense(m, L->units, L->act, &e2); break;
-        case RECUR_LAYER_DROPOUT: st = recur_model_add_dropout(m, L->rate, &e2); break;
-        }
+        rc_mf_layer ml = {L->kind, L->units, L->return_sequences, L->reset_after, L->act, L->rate};
+        st = rc_mf_add_layer(m, &ml, &e2);
         if (st != RECUR_OK && st != RECUR_E_NOMEM) {
             recur_model_free(m);
             return rc_mf_bad(c, "layer \"%.60s\" (%s) cannot follow the layers before it: %s", L->name,

@@ -540,6 +540,18 @@ static recur_status match_tensors(const rc_mf_ctx *c, const rc_mf_config *cfg, c
 
 /* ====== Load: rebuilding the model ====== */
 
+recur_status rc_mf_add_layer(recur_model *m, const rc_mf_layer *L, recur_error *err)
+{
+    switch (L->kind) {
+    case RECUR_LAYER_LSTM: return recur_model_add_lstm(m, L->units, L->return_sequences, err);
+    case RECUR_LAYER_GRU: return recur_model_add_gru(m, L->units, L->return_sequences, L->reset_after, err);
+    case RECUR_LAYER_RNN: return recur_model_add_rnn(m, L->units, L->return_sequences, err);
+    case RECUR_LAYER_DENSE: return recur_model_add_dense(m, L->units, L->act, err);
+    case RECUR_LAYER_DROPOUT: return recur_model_add_dropout(m, L->rate, err);
+    }
+    return rc_error(err, RECUR_E_INVALID, "unknown layer kind %d", (int)L->kind);
+}
+
 /* The model of the config, compiled with `co` (the checkpoint's options, or the defaults when ck is 0). */
 static recur_status build_model(const rc_mf_ctx *c, const rc_mf_config *cfg, const recur_compile_opts *co, int ck,
                                 recur_model **out)
@@ -549,13 +561,7 @@ static recur_status build_model(const rc_mf_ctx *c, const rc_mf_config *cfg, con
     recur_status st = recur_model_new(cfg->n_features, &m, &e2);
     for (int i = 0; i < cfg->n_layers && st == RECUR_OK; i++) {
         const rc_mf_layer *L = &cfg->layer[i];
-        switch (L->kind) {
-        case RECUR_LAYER_LSTM: st = recur_model_add_lstm(m, L->units, L->return_sequences, &e2); break;
-        case RECUR_LAYER_GRU: st = recur_model_add_gru(m, L->units, L->return_sequences, L->reset_after, &e2); break;
-        case RECUR_LAYER_RNN: st = recur_model_add_rnn(m, L->units, L->return_sequences, &e2); break;
-        case RECUR_LAYER_DENSE: st = recur_model_add_dense(m, L->units, L->act, &e2); break;
-        case RECUR_LAYER_DROPOUT: st = recur_model_add_dropout(m, L->rate, &e2); break;
-        }
+        st = rc_mf_add_layer(m, L, &e2);
         if (st != RECUR_OK && st != RECUR_E_NOMEM) {
             recur_model_free(m);
             return rc_mf_bad(c, "config layer %d (%s) cannot be built: %s", i, rc_mf_kind_names[L->kind], e2.msg);

@@ -22,24 +22,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
-/* A refusal: no model, the status in err, and a message that is one line of
- * printable UTF-8 (file text quoted in it must not break the line). */
-static void check_refusal(recur_status st, const recur_model *m, const recur_error *err)
-{
-    if (m != NULL || err->code != st || err->msg[0] == '\0' || !memchr(err->msg, '\0', sizeof err->msg)) abort();
-    for (const unsigned char *u = (const unsigned char *)err->msg; *u; u++) {
-        if (*u < 0x20 || *u == 0x7f) abort();
-        if (*u >= 0x80) { /* a whole UTF-8 character */
-            int n = (*u & 0xE0) == 0xC0 ? 1 : (*u & 0xF0) == 0xE0 ? 2 : (*u & 0xF8) == 0xF0 ? 3 : -1;
-            if (n < 0) abort();
-            for (int k = 1; k <= n; k++)
-                if ((u[k] & 0xC0) != 0x80) abort();
-            u += n;
-        }
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_to_file(data, size);
