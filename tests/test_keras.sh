@@ -127,9 +127,26 @@ for layer, g in groups.items():
         kind = kinds[k] if len(shapes[layer]) == 3 else ["kernel", "bias"][k]
         assert np.array_equal(d[()], tensor(layer + "." + kind)), (layer, kind)
 assert "layers/dropout/vars" in h and "vars" in h
+assert layers[4]["config"]["rate"] == 0.1, layers[4]["config"]["rate"]
+# Same keys as a file Keras 3.4.1 itself wrote (argv[3], when present).
+if len(sys.argv) > 3:
+    real = json.loads(zipfile.ZipFile(sys.argv[3]).read("config.json"))
+    assert set(real) - {"compile_config"} == set(cfg), (set(real), set(cfg))
+    assert set(real["config"]) == set(cfg["config"])
+    ours = {l["class_name"]: l for l in layers}
+    for l in real["config"]["layers"]:
+        o = ours[l["class_name"]]
+        assert set(l) == set(o), (l["class_name"], set(l) ^ set(o))
+        assert set(l["config"]) == set(o["config"]), (l["class_name"], set(l["config"]) ^ set(o["config"]))
+        for key, v in l["config"].items():
+            if isinstance(v, dict) and "class_name" in v:
+                assert v["class_name"] == o["config"][key]["class_name"], (key, v, o["config"][key])
+    print("same config keys as Keras 3.4.1's own file")
 print("independent reader: ok")
 EOF
-    check "independent reader (h5py) accepts the .keras" $PY check.py m.keras m.safetensors
+    real=""
+    [ -r "$KD/adjoa.keras" ] && real="$KD/adjoa.keras"
+    check "independent reader (h5py) accepts the .keras" $PY check.py m.keras m.safetensors $real
     # The same model in tf.keras 2's HDF5 layout (fixed-length strings, ":0"
     # names, no InputLayer, Adam state m/v), written with h5py.
     cat > legacy.py << 'EOF'

@@ -300,11 +300,12 @@ static json_t *dtype_policy(void)
                      "float32", "registered_name");
 }
 
+/* Keras 3.4 names the orthogonal initializer class "OrthogonalInitializer". */
 static json_t *initializer(const char *cls)
 {
-    json_t *cfg = strcmp(cls, "Zeros") == 0          ? json_object()
-                  : strcmp(cls, "Orthogonal") == 0 ? json_pack("{s:n, s:f}", "seed", "gain", 1.0)
-                                                     : json_pack("{s:n}", "seed");
+    json_t *cfg = strcmp(cls, "Zeros") == 0                     ? json_object()
+                  : strcmp(cls, "OrthogonalInitializer") == 0 ? json_pack("{s:f, s:n}", "gain", 1.0, "seed")
+                                                                : json_pack("{s:n}", "seed");
     return json_pack("{s:s, s:s, s:o, s:n}", "module", "keras.initializers", "class_name", cls, "config", cfg,
                      "registered_name");
 }
@@ -332,12 +333,24 @@ static void put_nulls(json_t *lc, const char *const *keys, int n)
     for (int i = 0; i < n; i++) json_object_set_new(lc, keys[i], json_null());
 }
 
+/* The double with the fewest digits that is the same float (0.2f -> 0.2, as
+ * Keras writes the rate it was given). */
+static double shortest(float f)
+{
+    char buf[32];
+    for (int digits = 6; digits < 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+        if ((float)strtod(buf, NULL) == f) return strtod(buf, NULL);
+    }
+    return (double)f;
+}
+
 static json_t *layer_config(const recur_layer_info *L, const char *name)
 {
     json_t *lc = json_object();
     put_common(lc, name);
     if (L->kind == RECUR_LAYER_DROPOUT) {
-        json_object_set_new(lc, "rate", json_real(L->rate));
+        json_object_set_new(lc, "rate", json_real(shortest(L->rate)));
         put_nulls(lc, (const char *const[]){"seed", "noise_shape"}, 2);
         return lc;
     }
@@ -360,7 +373,7 @@ static json_t *layer_config(const recur_layer_info *L, const char *name)
     if (L->kind != RECUR_LAYER_RNN) json_object_set_new(lc, "recurrent_activation", json_string("sigmoid"));
     json_object_set_new(lc, "use_bias", json_true());
     json_object_set_new(lc, "kernel_initializer", initializer("GlorotUniform"));
-    json_object_set_new(lc, "recurrent_initializer", initializer("Orthogonal"));
+    json_object_set_new(lc, "recurrent_initializer", initializer("OrthogonalInitializer"));
     json_object_set_new(lc, "bias_initializer", initializer("Zeros"));
     if (L->kind == RECUR_LAYER_LSTM) json_object_set_new(lc, "unit_forget_bias", json_true());
     put_nulls(lc, (const char *const[]){"kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
