@@ -183,6 +183,9 @@ void cli_print_summary(FILE *f, const recur_model *m, int timesteps);
  * numbers time-major, fed to the model as they are; one line of outputs per
  * window to `out` ("-": stdout). */
 int cli_predict_windows(const char *model, const char *windows, const char *out);
+/* The window length to show for a loaded model: its pipeline's, else a Keras
+ * file's input T, else dflt. */
+int cli_model_timesteps(const char *path, const recur_pipeline *p, int dflt);
 /* train --init: s->model becomes the model in `path` (recur or Keras file),
  * compiled with `co`, with the file's weights and, for a Keras file, its
  * optimizer state when it has one for co's optimizer. The model must fit

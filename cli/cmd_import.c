@@ -137,6 +137,17 @@ int cmd_import(int argc, char **argv)
     return rc;
 }
 
+int cli_model_timesteps(const char *path, const recur_pipeline *p, int dflt)
+{
+    if (p && p->n_features > 0) return p->timestep;
+    recur_model *m = NULL;
+    recur_keras_info info;
+    if (recur_keras_detect(path) == RECUR_KERAS_NONE || recur_keras_load(path, &m, NULL, &info, NULL) != RECUR_OK)
+        return dflt;
+    recur_model_free(m);
+    return info.timesteps > 0 ? info.timesteps : dflt;
+}
+
 /* ====== recur predict --windows ====== */
 
 /* Splits one line into numbers (commas, spaces or tabs between them). Returns

@@ -97,7 +97,7 @@ int cmd_summary(int argc, char **argv)
         recur_pipeline p;
         memset(&p, 0, sizeof p);
         if (recur_model_load(model, &m, &p, &err) != RECUR_OK) return cli_fail(&err);
-        cli_print_summary(stdout, m, p.n_features > 0 ? p.timestep : timestep);
+        cli_print_summary(stdout, m, cli_model_timesteps(model, &p, timestep));
         if (p.n_features > 0) print_pipeline(&p);
         print_checkpoint(model);
     } else {
