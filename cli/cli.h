@@ -189,8 +189,10 @@ int cli_model_timesteps(const char *path, const recur_pipeline *p, int dflt);
 /* train --init: s->model becomes the model in `path` (recur or Keras file),
  * compiled with `co`, with the file's weights and, for a Keras file, its
  * optimizer state when it has one for co's optimizer. The model must fit
- * s->pipe's columns and horizon. */
-int cli_init_model(cli_session *s, const char *cmd, const char *path, const recur_compile_opts *co, int quiet);
+ * s->pipe's columns and horizon. With `file_timestep`, s->pipe.timestep
+ * becomes the file's (its pipeline's, or the Keras input T) when it has one. */
+int cli_init_model(cli_session *s, const char *cmd, const char *path, int file_timestep, const recur_compile_opts *co,
+                   int quiet);
 
 /* ====== Training run (cmd_train.c; shared with demo) ====== */
 

@@ -254,11 +254,14 @@ done:
 
 /* ====== recur train --init ====== */
 
-int cli_init_model(cli_session *s, const char *cmd, const char *path, const recur_compile_opts *co, int quiet)
+int cli_init_model(cli_session *s, const char *cmd, const char *path, int file_timestep, const recur_compile_opts *co,
+                   int quiet)
 {
     recur_error err;
     recur_model *m = NULL;
-    if (recur_model_load(path, &m, NULL, &err) != RECUR_OK) return cli_fail(&err);
+    recur_pipeline fp;
+    if (recur_model_load(path, &m, &fp, &err) != RECUR_OK) return cli_fail(&err);
+    if (file_timestep) s->pipe.timestep = cli_model_timesteps(path, &fp, s->pipe.timestep);
     int F = recur_model_n_features(m), O = recur_model_n_outputs(m), seq = recur_model_returns_sequences(m);
     if (F != s->pipe.n_features || O != s->pipe.horizon || seq) {
         recur_model_free(m);

@@ -88,7 +88,8 @@ static void help(void)
            "                          state) after every epoch (default: none)\n"
            "  --init FILE             start from the weights of a model file or Keras file (.keras,\n"
            "                          .h5) instead of --layers (fine-tuning), with the Keras file's\n"
-           "                          optimizer state when it has one for --optimizer\n"
+           "                          optimizer state when it has one for --optimizer; --timestep\n"
+           "                          defaults to the file's\n"
            "  --resume FILE           continue from a checkpoint: same data, the checkpoint's options;\n"
            "                          only --epochs may be raised; keeps checkpointing to FILE\n"
            "                          unless --checkpoint names another file\n"
@@ -323,7 +324,7 @@ int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s)
         if ((rc = cli_pipe_columns(cmd, &s->pipe, c->column, c->features))) return rc;
         /* The model needs only the column count and the horizon: build it first so
          * that a bad spec is reported before any file is read. */
-        if (c->init) rc = cli_init_model(s, cmd, c->init, &c->co, c->quiet);
+        if (c->init) rc = cli_init_model(s, cmd, c->init, !(c->given & CLI_G_TIMESTEP), &c->co, c->quiet);
         else rc = cli_session_model(s, cmd, c->layers, s->pipe.n_features, 1, 0, &c->co, c->quiet);
         if (rc) return rc;
     }
