@@ -76,18 +76,9 @@ for t in $TARGETS; do
     n0=$(ls "$work/corpus" | wc -l)
     # -timeout: an input that takes 10 s is a hang; -rss_limit_mb: 2 GB is a blow-up.
     # tests/lsan.supp: leaks of libraries, not ours (libhdf5's on a failed open).
-    # keras: libhdf5 mallocs sizes read from a corrupt file (270 GB seen); glibc
-    # returns NULL for those and HDF5 reports an error, which ASan's allocator
-    # only does with allocator_may_return_null (and libFuzzer without its
-    # per-malloc limit). The RSS limit still catches real blow-ups.
-    extra="" asan=${ASAN_OPTIONS:-}
-    # Its leak suppression (tests/lsan.supp) names a libhdf5 function: full stacks.
-    if [ "$t" = keras ]; then
-        extra="-malloc_limit_mb=1048576" asan="${asan:+$asan:}allocator_may_return_null=1:fast_unwind_on_malloc=0"
-    fi
     # shellcheck disable=SC2086
-    ASAN_OPTIONS=$asan LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0 \
-    nice -n "$NICE" "$bin" "$work/corpus" $dict $extra -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
+    LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0 \
+        nice -n "$NICE" "$bin" "$work/corpus" $dict -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
         -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/crash/" > "$work/log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
