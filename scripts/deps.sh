@@ -2,7 +2,8 @@
 # Installs the Debian packages recur needs, only when some are missing.
 # Build: gcc, make, pkg-config, OpenBLAS (CBLAS), Jansson, PLplot + cairo driver.
 # Keras files: libhdf5-dev, libzip-dev. Tests: cmocka; python3-h5py (the independent
-# reader of the .keras files recur writes; tests/test_keras.sh skips that check without it). Sanitizer and fuzz builds use clang's runtime when present.
+# reader of the .keras files recur writes; tests/test_keras.sh skips that check
+# without it). Sanitizer and fuzz builds use clang's runtime when present.
 set -e
 PKGS="build-essential pkg-config libopenblas-dev libjansson-dev libplplot-dev plplot-driver-cairo libcmocka-dev libhdf5-dev libzip-dev python3-h5py"
 missing=""
