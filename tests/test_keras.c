@@ -244,6 +244,7 @@ static void test_write_round_trip(void **state)
     assert_int_equal(recur_keras_save(m, NULL, path, &err), RECUR_OK);
     assert_int_equal(recur_model_load(path, &back, &q, &err), RECUR_OK);
     assert_int_equal(q.n_features, 0);
+    recur_model_free(back);
     assert_int_equal(recur_keras_load(path, &back, NULL, &info, &err) == RECUR_OK ? info.timesteps : -1, 0);
     recur_model_free(back);
 
