@@ -2,7 +2,8 @@
  * fuzz_file.h -- for the fuzz targets whose code under test reads a file:
  * fuzz_to_file() writes the input bytes to one temporary file per process
  * (created on first use, removed at exit) and returns its path;
- * check_refusal() checks how a loader refused a file.
+ * check_refusal() checks how a loader refused a file, fuzz_predict_small()
+ * that a loaded model runs.
  */
 #ifndef RECUR_FUZZ_FILE_H
 #define RECUR_FUZZ_FILE_H
@@ -50,6 +51,19 @@ static inline void check_refusal(recur_status st, const recur_model *m, const re
             u += n;
         }
     }
+}
+
+/* A loaded model runs: a prediction on 2 zero windows of 3 steps. */
+static inline void fuzz_predict_small(recur_model *m)
+{
+    recur_error err;
+    const int n = 2, T = 3;
+    size_t F = (size_t)recur_model_n_features(m), O = (size_t)recur_model_n_outputs(m);
+    size_t ylen = (size_t)n * (recur_model_returns_sequences(m) ? T : 1) * O;
+    recur_float *x = calloc((size_t)n * T * F, sizeof *x), *y = calloc(ylen, sizeof *y);
+    if (x && y && recur_model_predict(m, x, n, T, y, &err) != RECUR_OK && err.code != RECUR_E_NOMEM) abort();
+    free(x);
+    free(y);
 }
 
 #endif

@@ -106,14 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const recur_float *w = recur_model_params(m);
     for (size_t i = 0; i < recur_model_n_params(m); i++)
         if (!isfinite(w[i])) abort();
-
-    const int n = 2, T = 3;
-    size_t F = (size_t)recur_model_n_features(m), O = (size_t)recur_model_n_outputs(m);
-    size_t ylen = (size_t)n * (recur_model_returns_sequences(m) ? T : 1) * O;
-    recur_float *x = calloc((size_t)n * T * F, sizeof *x), *y = calloc(ylen, sizeof *y);
-    if (x && y && recur_model_predict(m, x, n, T, y, &err) != RECUR_OK && err.code != RECUR_E_NOMEM) abort();
-    free(x);
-    free(y);
+    fuzz_predict_small(m);
 
     recur_compile_opts co = recur_compile_opts_default();
     co.optim = recur_optim_opts_default(RECUR_OPT_ADAM);

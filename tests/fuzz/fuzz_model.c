@@ -59,13 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (p.n_features != 0 && p.n_features != recur_model_n_features(m)) abort();
 
     /* A loaded model is usable: one small prediction (bounded by the file size). */
-    const int n = 2, T = 3;
-    size_t F = (size_t)recur_model_n_features(m), O = (size_t)recur_model_n_outputs(m);
-    size_t ylen = (size_t)n * (recur_model_returns_sequences(m) ? T : 1) * O;
-    recur_float *x = calloc((size_t)n * T * F, sizeof *x), *y = calloc(ylen, sizeof *y);
-    if (x && y && recur_model_predict(m, x, n, T, y, &err) != RECUR_OK && err.code != RECUR_E_NOMEM) abort();
-    free(x);
-    free(y);
+    fuzz_predict_small(m);
     recur_model_free(m);
     return 0;
 }
