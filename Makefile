@@ -20,7 +20,8 @@ CFLAGS  ?= -std=c11 -Wall -Wextra -Wshadow -pedantic $(OPT) -g -MMD -MP
 CFLAGS  += -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc $(EXTRA_CFLAGS)
 LDFLAGS += $(EXTRA_LDFLAGS)
 
-PKGS     = jansson plplot
+# hdf5 (Debian's serial build) and libzip: Keras files (src/io/keras_*.c).
+PKGS     = jansson plplot hdf5 libzip
 ifeq ($(BLAS),1)
 PKGS    += openblas
 CFLAGS  += -DRECUR_BLAS=1
@@ -102,6 +103,7 @@ test: all $(TESTS)
 	@sh tests/test_forecast.sh $(BUILD)/recur
 	@sh tests/test_forecaster.sh $(BUILD)/recur
 	@sh tests/test_export.sh $(BUILD)/recur
+	@sh tests/test_keras.sh $(BUILD)/recur
 
 # fontconfig (under PLplot's cairo driver) keeps a one-time cache that
 # LeakSanitizer reports; tests/lsan.supp suppresses exactly that library.

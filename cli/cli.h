@@ -41,6 +41,7 @@ int cmd_stream(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_backtest(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 /* ====== Score tables (cmd_score.c; shared with backtest) ====== */
 
@@ -211,6 +212,23 @@ int cli_same_scaler(const recur_scaler *a, const recur_scaler *b);
 /* Prints the model summary (and the spec) to `f`. */
 void cli_print_summary(FILE *f, const recur_model *m, int timesteps);
 
+/* ====== Models without a pipeline (cmd_import.c) ====== */
+
+/* predict --windows: one window per line of `windows` ("-": stdin), T x F
+ * numbers time-major, fed to the model as they are; one line of outputs per
+ * window to `out` ("-": stdout). */
+int cli_predict_windows(const char *model, const char *windows, const char *out);
+/* The window length to show for a loaded model: its pipeline's, else a Keras
+ * file's input T, else dflt. */
+int cli_model_timesteps(const char *path, const recur_pipeline *p, int dflt);
+/* train --init: s->model becomes the model in `path` (recur or Keras file),
+ * compiled with `co`, with the file's weights and, for a Keras file, its
+ * optimizer state when it has one for co's optimizer. The model must fit
+ * s->pipe's columns and horizon. With `file_timestep`, s->pipe.timestep
+ * becomes the file's (its pipeline's, or the Keras input T) when it has one. */
+int cli_init_model(cli_session *s, const char *cmd, const char *path, int file_timestep, const recur_compile_opts *co,
+                   int quiet);
+
 /* ====== Training run (cmd_train.c; shared with demo) ====== */
 
 /* Options of `train` that a resumed run must not change (cli_train_cfg.given). */
@@ -226,6 +244,7 @@ typedef struct {
     const char *data, *out, *column, *features, *layers, *plot_loss, *history;
     const char *checkpoint; /* --checkpoint FILE: saved after every epoch */
     const char *resume;     /* --resume FILE: continue from this checkpoint */
+    const char *init;       /* --init FILE: start from this model's weights (fine-tuning) */
     unsigned given;         /* CLI_G_* of the options given on the command line */
     recur_pipeline pipe;      /* timestep, horizon, test_fraction, transform, scaler_kind */
     recur_missing missing;

@@ -3,6 +3,8 @@
  *
  *   --c DIR        dependency-free C99 source, DIR/NAME.h and DIR/NAME.c
  *                  (recur_export_c, src/export/c_export.c; docs/export.md)
+ *   --keras FILE   a Keras 3 .keras file (recur_keras_save, src/io/keras_write.c;
+ *                  docs/keras.md)
  *
  * Each output option is one row of `targets` below: its option, what it
  * writes, and the function that writes it. Several may be given at once; the
@@ -14,11 +16,11 @@
 
 #include <string.h>
 
-enum { O_MODEL = 256, O_C, O_NAME, O_TIMESTEP };
+enum { O_MODEL = 256, O_C, O_NAME, O_TIMESTEP, O_KERAS };
 
 static void help(void)
 {
-    printf("Usage: recur export --model MODEL --c DIR [--name NAME] [--timestep T]\n"
+    printf("Usage: recur export --model MODEL (--c DIR [--name NAME] [--timestep T] | --keras FILE)\n"
            "\n"
            "Writes the model in another form. At least one output option is required.\n"
            "\n"
@@ -32,22 +34,27 @@ static void help(void)
            "                          written atomically; DIR must exist (see docs/export.md)\n"
            "  --name NAME             C identifier prefixing every generated name (default: the model\n"
            "                          file's name without its extension, e.g. \"aapl\")\n"
+           "  --keras FILE            a Keras 3 .keras file (config, weights in Keras's layout) that\n"
+           "                          keras.saving.load_model reads; written atomically\n"
            "  -h, --help              this text\n"
            "\n"
            "Example:\n"
            "  recur export --model aapl.safetensors --c out/ --name aapl\n"
-           "  cc -std=c99 -O2 -c out/aapl.c\n");
+           "  cc -std=c99 -O2 -c out/aapl.c\n"
+           "  recur export --model aapl.safetensors --keras aapl.keras\n");
 }
 
 static const struct option longopts[] = {
     {"model", required_argument, NULL, O_MODEL},       {"c", required_argument, NULL, O_C},
     {"name", required_argument, NULL, O_NAME},         {"timestep", required_argument, NULL, O_TIMESTEP},
-    {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0},
+    {"keras", required_argument, NULL, O_KERAS},       {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 typedef struct {
     const char *model;
     const char *c_dir;
+    const char *keras; /* --keras FILE */
     const char *name; /* NULL: from the model file's name */
     int timestep;     /* 0: the pipeline's */
 } options;
@@ -83,6 +90,14 @@ static int write_c(const options *o, recur_model *m, const recur_pipeline *p)
     return 0;
 }
 
+static int write_keras(const options *o, recur_model *m, const recur_pipeline *p)
+{
+    recur_error err;
+    if (recur_keras_save(m, p, o->keras, &err) != RECUR_OK) return cli_fail(&err);
+    cli_log("wrote %s\n", o->keras);
+    return 0;
+}
+
 /* The output options: one row each; `opt` is NULL when that option was not given. */
 typedef struct {
     const char *opt;
@@ -102,6 +117,7 @@ int cmd_export(int argc, char **argv)
         case 'h': help(); return CLI_OK;
         case O_MODEL: rc = cli_opt_text(cmd, "--model", optarg, &o.model); break;
         case O_C: rc = cli_opt_text(cmd, "--c", optarg, &o.c_dir); break;
+        case O_KERAS: rc = cli_opt_text(cmd, "--keras", optarg, &o.keras); break;
         case O_NAME: rc = cli_opt_text(cmd, "--name", optarg, &o.name); break;
         case O_TIMESTEP: rc = cli_opt_int(cmd, "--timestep", optarg, 1, 100000, &o.timestep); break;
         default: return cli_getopt_error(cmd, c, argv, longopts);
@@ -113,11 +129,12 @@ int cmd_export(int argc, char **argv)
 
     const target targets[] = {
         {o.c_dir ? "--c" : NULL, write_c},
+        {o.keras ? "--keras" : NULL, write_keras},
     };
     int n_targets = (int)(sizeof targets / sizeof targets[0]), any = 0;
     for (int i = 0; i < n_targets; i++) any |= targets[i].opt != NULL;
     if (o.name && !o.c_dir) return cli_usage(cmd, "--name: only with --c");
-    if (!any) return cli_usage(cmd, "--c: missing (say what to write; see \"recur export --help\")");
+    if (!any) return cli_usage(cmd, "--c or --keras: missing (say what to write; see \"recur export --help\")");
 
     recur_model *m = NULL;
     recur_pipeline p;

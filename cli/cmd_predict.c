@@ -12,13 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { O_MODEL = 256, O_DATA, O_OUT, O_PLOT, O_ALL, O_MISSING, O_HISTORY };
+enum { O_MODEL = 256, O_DATA, O_OUT, O_PLOT, O_ALL, O_MISSING, O_HISTORY, O_WINDOWS };
 
 static const char *const missings[] = {"error", "drop", "ffill"};
 
 static void help_predict(void)
 {
     printf("Usage: recur predict --model MODEL --data FILE [options]\n"
+           "       recur predict --model MODEL --windows FILE [--out FILE]\n"
            "\n"
            "Writes one CSV row per predicted table row: date,true,predicted (with horizon H > 1,\n"
            "also predicted+1 .. predicted+(H-1): the same window's forecasts for the following rows).\n"
@@ -26,6 +27,9 @@ static void help_predict(void)
            "Input:\n"
            CLI_HELP_MODEL_DATA
            "  --all                   every row with a full window, not only the test part\n"
+           "  --windows FILE          instead of --data: one window per line, T x F numbers time-major\n"
+           "                          (t0f0, t0f1, ..., t1f0, ...), fed to the network as they are (no\n"
+           "                          scaling); prints one line of outputs per window (\"-\" = stdin)\n"
            "\n"
            "Output:\n"
            "  --out FILE              CSV file, written atomically; \"-\" = stdout (default: stdout)\n"
@@ -66,12 +70,13 @@ static const struct option longopts[] = {
     {"model", required_argument, NULL, O_MODEL}, {"data", required_argument, NULL, O_DATA},
     {"out", required_argument, NULL, O_OUT},     {"plot", required_argument, NULL, O_PLOT},
     {"all", no_argument, NULL, O_ALL},           {"missing", required_argument, NULL, O_MISSING},
-    {"history", required_argument, NULL, O_HISTORY}, {"help", no_argument, NULL, 'h'},
+    {"history", required_argument, NULL, O_HISTORY}, {"windows", required_argument, NULL, O_WINDOWS},
+    {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct {
-    const char *model, *data, *out, *plot, *history;
+    const char *model, *data, *out, *plot, *history, *windows;
     int all, missing;
 } options;
 
@@ -98,6 +103,10 @@ static int parse(const char *cmd, int argc, char **argv, options *o, int plot)
         case O_PLOT:
             if (plot) return cli_usage(cmd, "unknown option \"--plot\" (the plot goes to --out)");
             rc = cli_opt_text(cmd, "--plot", optarg, &o->plot);
+            break;
+        case O_WINDOWS:
+            if (plot) return cli_usage(cmd, "unknown option \"--windows\" (see \"recur %s --help\")", cmd);
+            rc = cli_opt_text(cmd, "--windows", optarg, &o->windows);
             break;
         case O_HISTORY:
             if (!plot) return cli_usage(cmd, "unknown option \"--history\" (see \"recur %s --help\")", cmd);
@@ -149,6 +158,10 @@ int cmd_predict(int argc, char **argv)
     int rc = parse(cmd, argc, argv, &o, 0);
     if (rc) return rc < 0 ? CLI_OK : rc;
     if (!o.model) return cli_usage(cmd, "--model: missing (the model file to predict with)");
+    if (o.windows) {
+        if (o.data || o.plot || o.all) return cli_usage(cmd, "--windows: not with --data, --plot or --all");
+        return cli_predict_windows(o.model, o.windows, o.out ? o.out : "-");
+    }
     if (!o.data) return cli_usage(cmd, "--data: missing (the CSV file to predict on)");
     return run(&o, o.out ? o.out : "-", o.plot);
 }

@@ -49,13 +49,13 @@ static void print_pipeline(const recur_pipeline *p)
 /* For a checkpoint: where its training stands. Nothing for a plain model file. */
 static void print_checkpoint(const char *path)
 {
-    static const char *const opt[] = {"rmsprop", "adam", "sgd"};
+    static const char *const opt[] = {"rmsprop", "adam", "sgd", "rmsprop-keras2"};
     recur_model *m = NULL;
     recur_train_state ts;
     if (recur_model_load_checkpoint(path, &m, NULL, &ts, NULL) != RECUR_OK) return;
     const recur_compile_opts *co = recur_model_compile_opts(m);
     printf("Checkpoint: epoch %d of %d; %s lr %g, %ld steps; batch %d, seed %llu", ts.epoch, ts.epochs,
-           (unsigned)co->optim.kind < 3u ? opt[co->optim.kind] : "?", co->optim.lr,
+           (unsigned)co->optim.kind < 4u ? opt[co->optim.kind] : "?", co->optim.lr,
            recur_model_optimizer_iterations(m), ts.batch_size, (unsigned long long)ts.seed);
     if (ts.best_epoch > 0) printf("; best %.6g at epoch %d", ts.best, ts.best_epoch);
     printf("\n");
@@ -97,7 +97,7 @@ int cmd_summary(int argc, char **argv)
         recur_pipeline p;
         memset(&p, 0, sizeof p);
         if (recur_model_load(model, &m, &p, &err) != RECUR_OK) return cli_fail(&err);
-        cli_print_summary(stdout, m, p.n_features > 0 ? p.timestep : timestep);
+        cli_print_summary(stdout, m, cli_model_timesteps(model, &p, timestep));
         if (p.n_features > 0) print_pipeline(&p);
         print_checkpoint(model);
     } else {

@@ -20,7 +20,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-static const char *const optimizers[] = {"rmsprop", "adam", "sgd"};
+static const char *const optimizers[] = {"rmsprop", "adam", "sgd", "rmsprop-keras2"};
 static const char *const losses[] = {"mse", "mae"};
 static const char *const missings[] = {"error", "drop", "ffill"};
 static const char *const scalers[] = {"minmax", "standard"};
@@ -71,7 +71,8 @@ static void help(void)
            "                          mismatch is an error.\n"
            "\n"
            "Training:\n"
-           "  --optimizer NAME        rmsprop, adam or sgd (default: rmsprop)\n"
+           "  --optimizer NAME        rmsprop, adam, sgd or rmsprop-keras2 (Keras 2's RMSprop: epsilon\n"
+           "                          added to sqrt(v), as the tutorial ran) (default: rmsprop)\n"
            "  --lr X                  learning rate (default: 0.001; 0.01 for sgd)\n"
            "  --clipnorm X            clip each gradient tensor to this L2 norm, 0 = off (default: 0)\n"
            "  --loss NAME             mse or mae (default: mse)\n"
@@ -90,6 +91,10 @@ static void help(void)
            "  --history FILE          epoch,loss[,val_loss] CSV (default: none)\n"
            "  --checkpoint FILE       save a resumable checkpoint (model + optimizer + training\n"
            "                          state) after every epoch (default: none)\n"
+           "  --init FILE             start from the weights of a model file or Keras file (.keras,\n"
+           "                          .h5) instead of --layers (fine-tuning), with the Keras file's\n"
+           "                          optimizer state when it has one for --optimizer; --timestep\n"
+           "                          defaults to the file's\n"
            "  --resume FILE           continue from a checkpoint: same data, the checkpoint's options;\n"
            "                          only --epochs may be raised; keeps checkpointing to FILE\n"
            "                          unless --checkpoint names another file\n"
@@ -326,7 +331,9 @@ int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s)
         if ((rc = cli_pipe_columns(cmd, &s->pipe, column, c->features))) return rc;
         /* The model needs only the column count and the horizon: build it first so
          * that a bad spec is reported before any file is read. */
-        if ((rc = cli_session_model(s, cmd, c->layers, s->pipe.n_features, 1, 0, &c->co, c->quiet))) return rc;
+        if (c->init) rc = cli_init_model(s, cmd, c->init, !(c->given & CLI_G_TIMESTEP), &c->co, c->quiet);
+        else rc = cli_session_model(s, cmd, c->layers, s->pipe.n_features, 1, 0, &c->co, c->quiet);
+        if (rc) return rc;
     }
     recur_scaler saved = s->pipe.scaler;
     if ((rc = cli_session_data(s, c->data, missing, c->quiet))) return rc;
@@ -363,7 +370,7 @@ int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s)
 enum {
     O_DATA = 256, O_COLUMN, O_FEATURES, O_TIMESTEP, O_HORIZON, O_TEST, O_LAYERS, O_OPT, O_LR, O_EPOCHS, O_BATCH,
     O_VAL, O_PATIENCE, O_SEED, O_THREADS, O_LOSS, O_MISSING, O_SCALER, O_TRANSFORM, O_CLIP, O_QUIET, O_OUT,
-    O_PLOT_LOSS, O_HISTORY, O_CHECKPOINT, O_RESUME
+    O_PLOT_LOSS, O_HISTORY, O_CHECKPOINT, O_RESUME, O_INIT
 };
 
 static const struct option longopts[] = {
@@ -393,6 +400,7 @@ static const struct option longopts[] = {
     {"history", required_argument, NULL, O_HISTORY},
     {"checkpoint", required_argument, NULL, O_CHECKPOINT},
     {"resume", required_argument, NULL, O_RESUME},
+    {"init", required_argument, NULL, O_INIT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -431,7 +439,7 @@ int cmd_train(int argc, char **argv)
             break;
         case O_LAYERS: rc = cli_opt_text(cmd, "--layers", optarg, &c.layers), c.given |= CLI_G_LAYERS; break;
         case O_OPT:
-            rc = cli_opt_choice(cmd, "--optimizer", optarg, optimizers, 3, &kind), c.given |= CLI_G_OPTIMIZER;
+            rc = cli_opt_choice(cmd, "--optimizer", optarg, optimizers, 4, &kind), c.given |= CLI_G_OPTIMIZER;
             break;
         case O_LR: rc = cli_opt_double(cmd, "--lr", optarg, 0, 1, HUGE_VAL, 0, &lr), c.given |= CLI_G_LR; break;
         case O_EPOCHS:
@@ -476,6 +484,7 @@ int cmd_train(int argc, char **argv)
         case O_HISTORY: rc = cli_opt_text(cmd, "--history", optarg, &c.history); break;
         case O_CHECKPOINT: rc = cli_opt_text(cmd, "--checkpoint", optarg, &c.checkpoint); break;
         case O_RESUME: rc = cli_opt_text(cmd, "--resume", optarg, &c.resume); break;
+        case O_INIT: rc = cli_opt_text(cmd, "--init", optarg, &c.init); break;
         default: return cli_getopt_error(cmd, c_opt, argv, longopts);
         }
         if (rc) return rc;
@@ -483,6 +492,9 @@ int cmd_train(int argc, char **argv)
     if ((rc = cli_no_positional(cmd, argc, argv))) return rc;
     if (!c.data) return cli_usage(cmd, "--data: missing (the CSV file to train on)");
     if (!c.out) return cli_usage(cmd, "--out: missing (the model file to write)");
+    if (c.init && (c.resume || (c.given & CLI_G_LAYERS)))
+        return cli_usage(cmd, "--init: not with %s (the model comes from the --init file)",
+                         c.resume ? "--resume" : "--layers");
 
     c.co.optim = recur_optim_opts_default((recur_optimizer)kind);
     if (!isnan(lr)) c.co.optim.lr = lr;

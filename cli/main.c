@@ -285,6 +285,7 @@ static const command commands[] = {
     {"backtest", NULL, cmd_backtest, "rolling-origin evaluation of a global model and four baselines"},
     {"score", NULL, cmd_score, "score a forecast file (MAE, sMAPE, MASE, coverage) beside the baselines"},
     {"convert", NULL, cmd_convert, "M4 wide files to the long CSV unique_id,ds,y"},
+    {"import", NULL, cmd_import, "convert a Keras file (.keras, .h5) into a recur model file"},
     {"export", NULL, cmd_export, "write a model as dependency-free C source"},
     {"demo", NULL, cmd_demo, "the Keras LSTM stock tutorial on data/AAPL.csv, end to end"},
 };

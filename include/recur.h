@@ -134,7 +134,10 @@ typedef enum {
 } recur_activation;
 
 typedef enum { RECUR_LOSS_MSE = 0, RECUR_LOSS_MAE } recur_loss;
-typedef enum { RECUR_OPT_RMSPROP = 0, RECUR_OPT_ADAM, RECUR_OPT_SGD } recur_optimizer;
+/* RECUR_OPT_RMSPROP_KERAS2: RMSprop as Keras 2 (tf.keras 2.x, standalone Keras
+ * 2) computed it, p -= lr g / (sqrt(v) + eps), where Keras 3 divides by
+ * sqrt(v + eps); same options and slots as RECUR_OPT_RMSPROP. */
+typedef enum { RECUR_OPT_RMSPROP = 0, RECUR_OPT_ADAM, RECUR_OPT_SGD, RECUR_OPT_RMSPROP_KERAS2 } recur_optimizer;
 
 /* Layers a model may have (Dropout layers count). */
 #define RECUR_MAX_LAYERS 64
@@ -542,7 +545,8 @@ size_t recur_model_spec(const recur_model *m, char *buf, size_t cap);
  * existing file untouched. */
 recur_status recur_model_save(const recur_model *m, const recur_pipeline *p, const char *path, recur_error *err);
 /* Loads a compiled model (inference ready; the optimizer is fresh) and its
- * pipeline (p may be NULL). Every inconsistency is refused with a message;
+ * pipeline (p may be NULL). A Keras file (.keras zip or HDF5, told by its
+ * content) is read with recur_keras_load. Every inconsistency is refused with a message;
  * nothing is read out of bounds. */
 recur_status recur_model_load(const char *path, recur_model **out, recur_pipeline *p, recur_error *err);
 
@@ -898,6 +902,49 @@ typedef struct {
 recur_backtest_path recur_backtest_first_series(const recur_backtest *b, int k);
 
 /* ====== Keras files (src/io/keras_*.c) ====== */
+
+/* Keras model files, read and written with libhdf5 and libzip (docs/keras.md):
+ * Keras 3's `.keras` zip, and the legacy HDF5 files of Keras 3 and tf.keras 2.
+ * Sequential models of InputLayer, LSTM, GRU, SimpleRNN, Dense and Dropout
+ * with Keras's default cell activations; anything else is refused with one
+ * line naming the layer and what is unsupported. */
+
+typedef enum { RECUR_KERAS_NONE = 0, RECUR_KERAS_ZIP, RECUR_KERAS_H5 } recur_keras_format;
+
+/* The format by the file's first bytes (zip or HDF5 signature); NONE for any
+ * other file, or one that cannot be opened. Reads 8 bytes, never fails. */
+recur_keras_format recur_keras_detect(const char *path);
+
+/* What a Keras file says about itself besides the layers and weights. */
+typedef struct {
+    recur_keras_format format;
+    char keras_version[32]; /* "3.4.1", "2.3.0-tf"; "" when the file does not say */
+    int timesteps;          /* T of the saved input shape (None, T, F); 0 when None */
+    char optimizer[32];     /* class of the optimizer it was compiled with ("Adam"); "" when none */
+} recur_keras_info;
+
+/* Reads a Keras file into a compiled model (inference ready, RMSprop fresh).
+ * p (may be NULL) gets the recur pipeline a .keras written by recur_keras_save
+ * keeps, else n_features 0 (no pipeline: Keras files have none). info may be
+ * NULL. RECUR_E_FORMAT with one line for anything unsupported or malformed
+ * (truncated or corrupt zip/HDF5, weights whose shapes contradict the
+ * config, non-finite weights, absurd sizes); RECUR_E_IO when unreadable. */
+recur_status recur_keras_load(const char *path, recur_model **out, recur_pipeline *p, recur_keras_info *info,
+                              recur_error *err);
+
+/* Writes a compiled model as a Keras 3 `.keras` file (config.json as Keras
+ * 3.4 writes it, metadata.json, model.weights.h5 in Keras's layout) that
+ * keras.saving.load_model reads; the input shape is (None, T, F) with T the
+ * pipeline's timestep (None without a pipeline). The pipeline, when p is not
+ * NULL, is kept in metadata.json for recur_keras_load. Written atomically. */
+recur_status recur_keras_save(const recur_model *m, const recur_pipeline *p, const char *path, recur_error *err);
+
+/* Fine-tuning: copies the optimizer state a Keras file holds (Adam's
+ * momentum/velocity and iteration count, or RMSprop's velocity) into m, whose
+ * weights must come from the same file and which must be compiled with that
+ * optimizer. *loaded is 1 when state was copied, 0 when the file has none for
+ * m's optimizer (not an error). */
+recur_status recur_keras_load_optimizer(const char *path, recur_model *m, int *loaded, recur_error *err);
 
 /* ====== Export as dependency-free C (src/export/) ====== */
 

@@ -1,9 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages recur needs, only when some are missing.
 # Build: gcc, make, pkg-config, OpenBLAS (CBLAS), Jansson, PLplot + cairo driver.
-# Tests: cmocka. Man pages (make install): help2man. Sanitizer and fuzz builds use clang's runtime when present.
+# Keras files: libhdf5-dev, libzip-dev. Tests: cmocka; python3-h5py (the independent
+# reader of the .keras files recur writes; tests/test_keras.sh skips that check
+# without it). Man pages (make install): help2man. Sanitizer and fuzz builds
+# use clang's runtime when present.
 set -e
-PKGS="build-essential pkg-config libopenblas-dev libjansson-dev libplplot-dev plplot-driver-cairo libcmocka-dev help2man"
+PKGS="build-essential pkg-config libopenblas-dev libjansson-dev libplplot-dev plplot-driver-cairo libcmocka-dev libhdf5-dev libzip-dev python3-h5py help2man"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -105,7 +105,7 @@ expect 2 '--batch-size: must be an integer >= 1 (got "0")' "batch 0" train --dat
 expect 2 '--batch-size:' "batch 12abc" train --data small.csv --out x --batch-size 12abc
 expect 2 '--test-fraction: must be a number in (0, 1)' "test fraction 1" train --data small.csv --out x --test-fraction 1
 expect 2 '--validation-split:' "validation split" train --data small.csv --out x --validation-split -0.1
-expect 2 '--optimizer: must be rmsprop, adam or sgd' "optimizer" train --data small.csv --out x --optimizer adagrad
+expect 2 '--optimizer: must be rmsprop, adam, sgd or rmsprop-keras2' "optimizer" train --data small.csv --out x --optimizer adagrad
 expect 2 '--seed:' "seed -1" train --data small.csv --out x --seed -1
 expect 2 '--threads:' "threads x" train --data small.csv --out x --threads x
 expect 2 '--layers: position 14: unknown layer "lstn"' "unknown layer" train --data small.csv --out x --layers "lstm(50,seq) lstn(100)"

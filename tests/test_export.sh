@@ -96,7 +96,7 @@ expect 0 "wrote def/aapl.h and def/aapl.c" "default name from the model file's n
 
 mkdir -p out
 expect 2 "--model: missing" "no --model" export --c out
-expect 2 "--c: missing" "no output option" export --model aapl.safetensors
+expect 2 "--c or --keras: missing" "no output option" export --model aapl.safetensors
 expect 2 "--name: only with --c" "--name without --c" export --model aapl.safetensors --name x
 expect 2 "--timestep" "bad --timestep" export --model aapl.safetensors --c out --timestep 0
 expect 2 "unknown option" "unknown option" export --model aapl.safetensors --c out --bogus

@@ -62,6 +62,8 @@ typedef struct {
     recur_pipeline pipe;
 } rc_mf_config;
 
+/* Adds layer L to m (recur_model_add_<kind>). */
+recur_status rc_mf_add_layer(recur_model *m, const rc_mf_layer *L, recur_error *err);
 /* Pipeline rules shared by save (code RECUR_E_INVALID) and load (RECUR_E_FORMAT). */
 recur_status rc_mf_check_pipeline(const recur_pipeline *p, int n_features, recur_status code, const char *path,
                                   recur_error *err);

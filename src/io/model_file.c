@@ -300,7 +300,7 @@ recur_status recur_model_save_checkpoint(const recur_model *m, const recur_pipel
     ck.co = *recur_model_compile_opts(m);
     ck.iterations = recur_model_optimizer_iterations(m);
     ck.ts = *ts;
-    if ((unsigned)ck.co.loss > (unsigned)RECUR_LOSS_MAE || (unsigned)ck.co.optim.kind > (unsigned)RECUR_OPT_SGD)
+    if ((unsigned)ck.co.loss > (unsigned)RECUR_LOSS_MAE || (unsigned)ck.co.optim.kind > (unsigned)RECUR_OPT_RMSPROP_KERAS2)
         return rc_error(err, RECUR_E_STATE, "cannot save \"%s\": unknown loss or optimizer kind", path);
     mf_extra x;
     memset(&x, 0, sizeof x);
@@ -540,6 +540,18 @@ static recur_status match_tensors(const rc_mf_ctx *c, const rc_mf_config *cfg, c
 
 /* ====== Load: rebuilding the model ====== */
 
+recur_status rc_mf_add_layer(recur_model *m, const rc_mf_layer *L, recur_error *err)
+{
+    switch (L->kind) {
+    case RECUR_LAYER_LSTM: return recur_model_add_lstm(m, L->units, L->return_sequences, err);
+    case RECUR_LAYER_GRU: return recur_model_add_gru(m, L->units, L->return_sequences, L->reset_after, err);
+    case RECUR_LAYER_RNN: return recur_model_add_rnn(m, L->units, L->return_sequences, err);
+    case RECUR_LAYER_DENSE: return recur_model_add_dense(m, L->units, L->act, err);
+    case RECUR_LAYER_DROPOUT: return recur_model_add_dropout(m, L->rate, err);
+    }
+    return rc_error(err, RECUR_E_INVALID, "unknown layer kind %d", (int)L->kind);
+}
+
 /* The model of the config, compiled with `co` (the checkpoint's options, or the defaults when ck is 0). */
 static recur_status build_model(const rc_mf_ctx *c, const rc_mf_config *cfg, const recur_compile_opts *co, int ck,
                                 recur_model **out)
@@ -549,13 +561,7 @@ static recur_status build_model(const rc_mf_ctx *c, const rc_mf_config *cfg, con
     recur_status st = recur_model_new(cfg->n_features, &m, &e2);
     for (int i = 0; i < cfg->n_layers && st == RECUR_OK; i++) {
         const rc_mf_layer *L = &cfg->layer[i];
-        switch (L->kind) {
-        case RECUR_LAYER_LSTM: st = recur_model_add_lstm(m, L->units, L->return_sequences, &e2); break;
-        case RECUR_LAYER_GRU: st = recur_model_add_gru(m, L->units, L->return_sequences, L->reset_after, &e2); break;
-        case RECUR_LAYER_RNN: st = recur_model_add_rnn(m, L->units, L->return_sequences, &e2); break;
-        case RECUR_LAYER_DENSE: st = recur_model_add_dense(m, L->units, L->act, &e2); break;
-        case RECUR_LAYER_DROPOUT: st = recur_model_add_dropout(m, L->rate, &e2); break;
-        }
+        st = rc_mf_add_layer(m, L, &e2);
         if (st != RECUR_OK && st != RECUR_E_NOMEM) {
             recur_model_free(m);
             return rc_mf_bad(c, "config layer %d (%s) cannot be built: %s", i, rc_mf_kind_names[L->kind], e2.msg);
@@ -610,14 +616,14 @@ static recur_status fill_weights(const rc_mf_ctx *c, recur_model *m, const unsig
 static recur_status fill_slots(const rc_mf_ctx *c, recur_model *m, const unsigned char *data, const mf_tensor *t,
                                int nt, const rc_mf_checkpoint *ck)
 {
-    static const char *const kinds[] = {"rmsprop", "adam", "sgd"};
+    static const char *const kinds[] = {"rmsprop", "adam", "sgd", "rmsprop-keras2"};
     size_t n = recur_model_n_params(m);
     for (int s = 0; s < RC_MF_N_SLOTS; s++) {
         recur_float *dst = recur_model_optimizer_slot(m, rc_mf_slot_names[s]);
         const mf_tensor *f = NULL;
         for (int j = 0; j < nt && !f; j++)
             if (t[j].slot == s) f = &t[j];
-        const char *kind = kinds[(unsigned)ck->co.optim.kind < 3u ? ck->co.optim.kind : 0];
+        const char *kind = kinds[(unsigned)ck->co.optim.kind < 4u ? ck->co.optim.kind : 0];
         if (dst && !f)
             return rc_mf_bad(c, "tensor \"" SLOT_PREFIX "%s\" is missing (the checkpoint's %s optimizer needs it)",
                              rc_mf_slot_names[s], kind);
@@ -775,6 +781,8 @@ done:
 recur_status recur_model_load(const char *path, recur_model **out, recur_pipeline *p, recur_error *err)
 {
     if (!path || !out) return rc_error(err, RECUR_E_INVALID, "recur_model_load: path and out are required");
+    /* A Keras file (zip or HDF5 by its first bytes) is read by the Keras reader. */
+    if (recur_keras_detect(path) != RECUR_KERAS_NONE) return recur_keras_load(path, out, p, NULL, err);
     return load_file(path, out, p, NULL, err);
 }
 

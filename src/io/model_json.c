@@ -26,7 +26,7 @@ static const char *const transform_names[] = {"none", "diff", "logreturn"};
 static const char *const scaler_names[] = {"minmax", "standard"};
 static const char *const missing_names[] = {"error", "drop", "ffill"};
 static const char *const loss_names[] = {"mse", "mae"};
-static const char *const optim_names[] = {"rmsprop", "adam", "sgd"};
+static const char *const optim_names[] = {"rmsprop", "adam", "sgd", "rmsprop-keras2"};
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define MAX_EPOCHS 1000000 /* recur_model_fit's limits */
 #define MAX_BATCH (1 << 20)

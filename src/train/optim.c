@@ -5,6 +5,9 @@
  * RMSprop: v = rho v + (1-rho) g^2
  *          centered: a = rho a + (1-rho) g;  den = v - a^2 + eps  else den = v + eps
  *          inc = lr g / sqrt(den)            (epsilon INSIDE the sqrt: Keras 3)
+ * RMSprop, Keras 2 (RECUR_OPT_RMSPROP_KERAS2; tf.keras 2 optimizer_v2/rmsprop.py
+ *          and standalone Keras 2 optimizers.py): the same with den = v (- a^2)
+ *          and inc = lr g / (sqrt(den) + eps)  (epsilon OUTSIDE the sqrt)
  *          momentum > 0: m = momentum m + inc; p -= m    else p -= inc
  * Adam:    t = iterations + 1;  alpha = lr sqrt(1 - b2^t) / (1 - b1^t)
  *          m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2)
@@ -99,7 +102,7 @@ recur_status recur_optimizer_new(const recur_optim_opts *o, size_t n, recur_opti
 {
     *out = NULL;
     if (!o) return rc_error(err, RECUR_E_INVALID, "optimizer: options are NULL");
-    if (o->kind < RECUR_OPT_RMSPROP || o->kind > RECUR_OPT_SGD)
+    if (o->kind < RECUR_OPT_RMSPROP || o->kind > RECUR_OPT_RMSPROP_KERAS2)
         return rc_error(err, RECUR_E_INVALID, "optimizer: unknown kind %d", (int)o->kind);
     if (bad(o->lr) || o->lr <= 0)
         return rc_error(err, RECUR_E_INVALID, "optimizer: learning rate must be a finite number > 0 (got %g)", o->lr);
@@ -121,7 +124,7 @@ recur_status recur_optimizer_new(const recur_optim_opts *o, size_t n, recur_opti
     s->n = n;
     int need_v = o->kind != RECUR_OPT_SGD;
     int need_m = o->kind == RECUR_OPT_ADAM || o->momentum > 0;
-    int need_a = o->kind == RECUR_OPT_RMSPROP && o->centered;
+    int need_a = (o->kind == RECUR_OPT_RMSPROP || o->kind == RECUR_OPT_RMSPROP_KERAS2) && o->centered;
     int need_h = o->kind == RECUR_OPT_ADAM && o->amsgrad;
     int need_c = o->clipnorm > 0 || o->clipvalue > 0;
     if ((need_v && !(s->velocity = calloc(n ? n : 1, sizeof(recur_float)))) ||
@@ -171,6 +174,34 @@ void rc_clip(recur_float *g, size_t n, double clipnorm, double clipvalue)
     }
 }
 
+/* RMSprop, Keras 2's rule: epsilon added to sqrt(den), not inside it. */
+static void step_keras2(recur_optimizer_state *s, recur_float *restrict p, const recur_float *restrict g, size_t lo,
+                        size_t hi)
+{
+    const recur_optim_opts *o = &s->o;
+    const recur_float lr = (recur_float)o->lr, eps = (recur_float)o->epsilon;
+    const recur_float rho = (recur_float)o->rho, mom = (recur_float)o->momentum, r1 = 1 - rho;
+    recur_float *restrict v = s->velocity, *restrict a = s->average_gradient, *restrict mm = s->momentum;
+    for (size_t i = lo; i < hi; i++) {
+        recur_float gi = g[i];
+        recur_float vi = rho * v[i] + r1 * gi * gi;
+        v[i] = vi;
+        recur_float den = vi;
+        if (o->centered) {
+            recur_float ai = rho * a[i] + r1 * gi;
+            a[i] = ai;
+            den -= ai * ai;
+        }
+        recur_float inc = lr * gi / (RC_SQRT(den > 0 ? den : 0) + eps);
+        if (mom > 0) {
+            mm[i] = mom * mm[i] + inc;
+            p[i] -= mm[i];
+        } else {
+            p[i] -= inc;
+        }
+    }
+}
+
 /* One update over elements [lo, hi) with gradients g, in recur_float as
  * Keras does in float32; one branch-free loop per variant so it vectorises
  * (the update of all 70,901 tutorial weights runs between every two batches,
@@ -180,7 +211,9 @@ static void step_range(recur_optimizer_state *s, recur_float *restrict p, const 
 {
     const recur_optim_opts *o = &s->o;
     const recur_float lr = (recur_float)o->lr, eps = (recur_float)o->epsilon;
-    if (o->kind == RECUR_OPT_RMSPROP) {
+    if (o->kind == RECUR_OPT_RMSPROP_KERAS2) {
+        step_keras2(s, p, g, lo, hi);
+    } else if (o->kind == RECUR_OPT_RMSPROP) {
         const recur_float rho = (recur_float)o->rho, mom = (recur_float)o->momentum, r1 = 1 - rho;
         recur_float *restrict v = s->velocity, *restrict a = s->average_gradient, *restrict mm = s->momentum;
         if (!o->centered && mom == 0) {

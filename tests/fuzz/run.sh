@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh -- builds the libFuzzer targets and fuzzes each for a while.
 #
-# Usage: sh tests/fuzz/run.sh [csv] [model] [spec]      (default: all three)
+# Usage: sh tests/fuzz/run.sh [csv] [model] [spec] [keras]   (default: all four)
 #   FUZZ_SECONDS=600   time per target (CI smoke: 20)
 #   FUZZ_NICE=19       run the fuzzers under `nice -n 19` (default: 0, no nice)
 #   FUZZ_KEEP=DIR      keep each target's grown corpus and any crash in DIR/<target>
@@ -20,7 +20,7 @@ SECS=${FUZZ_SECONDS:-600}
 NICE=${FUZZ_NICE:-0}
 CC=${FUZZ_CC:-clang}
 OUT=build-fuzz
-TARGETS=${*:-csv model spec}
+TARGETS=${*:-csv model spec keras}
 
 if ! command -v "$CC" > /dev/null 2>&1; then
     echo "fuzz: $CC not found (Debian: apt-get install clang libclang-rt-14-dev)" >&2
@@ -30,8 +30,10 @@ mkdir -p "$OUT" || exit 1
 
 CFLAGS="-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer \
 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc"
-JANSSON_CFLAGS=$(pkg-config --cflags jansson 2>/dev/null)
-JANSSON_LIBS=$(pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+# Jansson, and libhdf5 + libzip for the Keras files (src/io/keras_*.c, which
+# recur_model_load calls too).
+JANSSON_CFLAGS=$(pkg-config --cflags jansson hdf5 libzip 2>/dev/null)
+JANSSON_LIBS=$(pkg-config --libs jansson hdf5 libzip 2>/dev/null || echo -ljansson -lhdf5 -lzip)
 # The library without the plot module (PLplot is not needed by any target),
 # compiled once for all the targets, two files at a time: under the
 # sanitizers clang spends about 100 s on src/core/pgemm.c's unrolled kernels,
@@ -52,8 +54,8 @@ fi
 pass=0
 fail=0
 for t in $TARGETS; do
-    case $t in csv | model | spec) ;; *)
-        echo "fuzz: unknown target \"$t\" (csv, model or spec)" >&2
+    case $t in csv | model | spec | keras) ;; *)
+        echo "fuzz: unknown target \"$t\" (csv, model, spec or keras)" >&2
         fail=$((fail + 1))
         continue
         ;;
@@ -73,8 +75,10 @@ for t in $TARGETS; do
     if [ -f "tests/fuzz/fuzz_$t.dict" ]; then dict="-dict=tests/fuzz/fuzz_$t.dict"; fi
     n0=$(ls "$work/corpus" | wc -l)
     # -timeout: an input that takes 10 s is a hang; -rss_limit_mb: 2 GB is a blow-up.
+    # tests/lsan.supp: leaks of libraries, not ours (libhdf5's on a failed open).
     # shellcheck disable=SC2086
-    nice -n "$NICE" "$bin" "$work/corpus" $dict -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
+    LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0 \
+        nice -n "$NICE" "$bin" "$work/corpus" $dict -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
         -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/crash/" > "$work/log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")

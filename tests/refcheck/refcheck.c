@@ -410,8 +410,8 @@ static int parse_loss(check *ck, const char *key, recur_loss *loss)
 }
 
 /* Optimizer options from params "<prefix>lr" etc. (Keras names) over the
- * library's defaults for `kind`. Returns 1 for the Keras 2 RMSprop rule
- * (epsilon_inside_sqrt 0), which recur does not implement, -1 on error. */
+ * library's defaults for `kind`; the Keras 2 RMSprop rule (epsilon_inside_sqrt
+ * 0) is RECUR_OPT_RMSPROP_KERAS2. Returns 0, or -1 on error. */
 static int optim_from_params(check *ck, const char *prefix, const char *kind, recur_optim_opts *o)
 {
     char key[NAME_MAX_LEN];
@@ -467,7 +467,8 @@ static int optim_from_params(check *ck, const char *prefix, const char *kind, re
     name_fmt(key, sizeof key, "%sepsilon_inside_sqrt", prefix);
     if (get_int(ck, key, 1, 0, 0, 1, &inside))
         return -1;
-    return k == RECUR_OPT_RMSPROP && !inside ? 1 : 0;
+    if (k == RECUR_OPT_RMSPROP && !inside) o->kind = RECUR_OPT_RMSPROP_KERAS2;
+    return 0;
 }
 
 /* ====== Layer cases: lstm, gru, simple_rnn, dense ====== */
@@ -656,11 +657,6 @@ static void run_optimizer(check *ck, const char *kind)
     int r = optim_from_params(ck, "", kind, &o);
     if (r < 0)
         return;
-    if (r == 1) {
-        ck->skipped = 1;
-        snprintf(ck->note, sizeof ck->note, "legacy Keras 2 rule, not implemented by design");
-        return;
-    }
     if (get_int(ck, "steps", -1, 0, -1, INT32_MAX, &steps))
         return;
     const ref_tensor *p0 = need(ck, "p0", ANY_SIZE);
@@ -832,14 +828,6 @@ static void run_model_optimizer(check *ck, recur_model *m, const char *opt, cons
     int r = optim_from_params(ck, key, kind, &co.optim);
     if (r < 0)
         return;
-    if (r == 1) {
-        if (ck->verbose)
-            printf("    skip  %s: legacy Keras 2 RMSprop rule, not implemented by design\n", opt);
-        for (size_t i = 0; i < ck->c->n_tensors; i++)
-            if (strncmp(ck->c->tensors[i].name, key, strlen(key)) == 0)
-                mark(ck, &ck->c->tensors[i], 2);
-        return;
-    }
     if (parse_loss(ck, "loss", &co.loss))
         return;
     if (lib(ck, recur_model_compile(m, &co, &err), "recur_model_compile", &err) || load_all(ck, m, mp, nw))
