@@ -69,8 +69,8 @@ static void help(void)
            "                          The model must output one value per --horizon step: with\n"
            "                          --horizon H > 1 a final dense(1) is widened to dense(H); any other\n"
            "                          mismatch is an error.\n"
-           "\n"
-           "Training:\n"
+           "\n");
+    printf("Training:\n"
            "  --optimizer NAME        rmsprop, adam, sgd or rmsprop-keras2 (Keras 2's RMSprop: epsilon\n"
            "                          added to sqrt(v), as the tutorial ran) (default: rmsprop)\n"
            "  --lr X                  learning rate (default: 0.001; 0.01 for sgd)\n"
