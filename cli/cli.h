@@ -303,13 +303,14 @@ void cli_warn_range(const cli_session *s);
 int cli_write_preds_csv(const char *opt, const char *path, const recur_table *t, const cli_preds *pr);
 /* Whole true series, predictions on their rows, train/test boundary. */
 int cli_plot_preds(const char *path, const cli_session *s, const cli_preds *pr, const char *title);
-/* Training (and validation) loss per epoch, epochs first+1 .. h->epochs_run
- * (first > 0 after a resumed run, whose history starts there). */
 /* Line plot of ser[0..n_series) over x (n values; days when dates) to path,
  * with a train/test marker at boundary_x unless it is NaN. 0 or an exit code. */
 int cli_plot(const char *path, const char *title, const char *xlabel, const char *ylabel, const double *x, int dates,
              size_t n, const recur_plot_series *ser, int n_series, double boundary_x);
-int cli_plot_loss(const char *path, const recur_history *h, int first, const char *title);
+/* Training (and validation, NaN where none) loss of epochs first+1 ..
+ * epochs_run (first > 0 after a resumed run, whose history starts there). */
+int cli_plot_loss(const char *path, const double *loss, const double *val_loss, int epochs_run, int first,
+                  const char *title);
 /* 1 when the file's date column is a plain day number (1, 2, ... as in
  * EuStockMarkets' "day"), which is shown as numbers, not calendar dates. */
 int cli_index_dates(const recur_table *t);

@@ -325,8 +325,11 @@ static int epoch_end(progress_state *ps, const recur_progress *p)
     cli_session *s = ps->s;
     memcpy(s->epoch_params, recur_model_params(s->model), recur_model_n_params(s->model) * sizeof(recur_float));
     s->epoch_done = p->epoch;
-    s->ts.epoch = p->epoch, s->ts.epochs = p->epochs;
-    s->ts.best = p->best, s->ts.best_epoch = p->best_epoch, s->ts.wait = p->wait;
+    s->ts.epoch = p->epoch;
+    s->ts.epochs = p->epochs;
+    s->ts.best = p->best;
+    s->ts.best_epoch = p->best_epoch;
+    s->ts.wait = p->wait;
     if (!s->checkpoint) return 0;
     if (recur_model_save_checkpoint(s->model, &s->pipe, &s->ts, s->checkpoint, &ps->ckpt_err) != RECUR_OK) {
         ps->ckpt_failed = 1;
@@ -414,8 +417,11 @@ int cli_session_fit(cli_session *s, recur_fit_opts fo, int T, int quiet)
     /* A resumed model holds a complete epoch already. */
     memcpy(s->epoch_params, recur_model_params(s->model), P * sizeof *s->epoch_params);
     s->first_epoch = s->epoch_done = fo.initial_epoch;
-    s->ts.batch_size = fo.batch_size, s->ts.seed = fo.seed, s->ts.validation_split = fo.validation_split;
-    s->ts.patience = fo.patience, s->ts.shuffle = fo.shuffle;
+    s->ts.batch_size = fo.batch_size;
+    s->ts.seed = fo.seed;
+    s->ts.validation_split = fo.validation_split;
+    s->ts.patience = fo.patience;
+    s->ts.shuffle = fo.shuffle;
 
     progress_state ps;
     memset(&ps, 0, sizeof ps);

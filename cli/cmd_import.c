@@ -173,7 +173,8 @@ static long parse_numbers(char *line, recur_float **v, size_t *cap, char **bad)
                 *bad = NULL;
                 return -1;
             }
-            *v = nv, *cap = nc;
+            *v = nv;
+            *cap = nc;
         }
         (*v)[n++] = (recur_float)d;
         p = end;
@@ -229,7 +230,8 @@ int cli_predict_windows(const char *model, const char *windows, const char *out)
                 rc = cli_errorf("out of memory for %zu outputs", ny);
                 break;
             }
-            y = ny_buf, ycap = ny;
+            y = ny_buf;
+            ycap = ny;
         }
         if (recur_model_predict(m, x, 1, T, y, &err) != RECUR_OK) {
             rc = cli_errorf("%s:%ld: %s", windows, lineno, err.msg);

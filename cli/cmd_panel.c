@@ -47,7 +47,9 @@ static int panel_summary(const char *path, const recur_panel *p, int *season, in
     size_t ns = recur_panel_count(p), lo = (size_t)-1, hi = 0, rows = 0;
     for (size_t s = 0; s < ns; s++) {
         size_t n = recur_panel_length(p, s);
-        lo = n < lo ? n : lo, hi = n > hi ? n : hi, rows += n;
+        lo = n < lo ? n : lo;
+        hi = n > hi ? n : hi;
+        rows += n;
     }
     const char *how = "given";
     if (*season <= 0) *season = recur_panel_infer_season(p), how = "inferred from the times; --season to change";
@@ -217,7 +219,11 @@ int cli_train_panel(int argc, char **argv)
     if ((rc = cli_check_out_dir("--out", out))) return rc;
 
     recur_forecaster_opts o = recur_forecaster_opts_default((recur_preset)preset);
-    o.horizon = horizon, o.timestep = timestep, o.layers = layers, o.threads = threads, o.seed = seed;
+    o.horizon = horizon;
+    o.timestep = timestep;
+    o.layers = layers;
+    o.threads = threads;
+    o.seed = seed;
     if (seeds > 0) o.seeds = seeds;
     if (epochs > 0) o.epochs = epochs;
     if (batch > 0) o.batch_size = batch;
@@ -231,7 +237,8 @@ int cli_train_panel(int argc, char **argv)
     rc = panel_summary(data, p, &season, quiet);
     o.season = season;
     train_progress tp = {cli_now(), quiet};
-    o.progress = on_progress, o.progress_user = &tp;
+    o.progress = on_progress;
+    o.progress_user = &tp;
     if (!rc && !quiet)
         cli_log("training %d network%s (preset %s, horizon %d)\n", o.seeds, o.seeds == 1 ? "" : "s",
                 presets[preset], horizon);
@@ -329,7 +336,8 @@ static int plot_series(const char *path, const recur_panel *p, size_t s, int H, 
     size_t N = hist + (size_t)H;
     double *x = malloc(N * sizeof *x), *buf = malloc(4 * N * sizeof *buf);
     if (!x || !buf) {
-        free(x), free(buf);
+        free(x);
+        free(buf);
         return cli_errorf("out of memory");
     }
     const double *y = recur_panel_values(p, s), *t = recur_panel_times(p, s);
@@ -351,11 +359,15 @@ static int plot_series(const char *path, const recur_panel *p, size_t s, int H, 
     recur_error err;
     memset(&po, 0, sizeof po);
     po.title = title, po.xlabel = recur_panel_time_is_index(p) ? "step" : "date", po.ylabel = "value";
-    po.x = x, po.x_is_date = !recur_panel_time_is_index(p), po.n = N;
-    po.series = ser, po.n_series = lo ? 4 : 2;
+    po.x = x;
+    po.x_is_date = !recur_panel_time_is_index(p);
+    po.n = N;
+    po.series = ser;
+    po.n_series = lo ? 4 : 2;
     po.boundary_x = x[hist - 1], po.boundary_label = "history | forecast";
     int rc = recur_plot_lines(path, &po, &err) != RECUR_OK ? cli_fail(&err) : 0;
-    free(x), free(buf);
+    free(x);
+    free(buf);
     return rc;
 }
 
@@ -400,8 +412,10 @@ int cli_forecast_panel(int argc, char **argv)
                          steps, H, H, steps);
     }
     recur_panel_opts po = recur_panel_opts_default();
-    po.id_column = recur_forecaster_column(f, 0), po.time_column = recur_forecaster_column(f, 1);
-    po.value_column = recur_forecaster_column(f, 2), po.missing = (recur_missing)missing;
+    po.id_column = recur_forecaster_column(f, 0);
+    po.time_column = recur_forecaster_column(f, 1);
+    po.value_column = recur_forecaster_column(f, 2);
+    po.missing = (recur_missing)missing;
     if (recur_panel_read_csv(data, &po, &p, &err) != RECUR_OK) {
         recur_forecaster_free(f);
         return cli_fail(&err);
@@ -486,7 +500,10 @@ int cli_forecast_panel(int argc, char **argv)
                  data);
     if (!rc && out) cli_log("wrote %s: %zu series x %d steps\n", out, done_n, steps);
 free_bufs:
-    free(mean), free(lo), free(hi), free(tm);
+    free(mean);
+    free(lo);
+    free(hi);
+    free(tm);
 done:
     recur_panel_free(p);
     recur_forecaster_free(f);

@@ -183,12 +183,10 @@ static int plot_history(const options *o)
     }
     size_t n = recur_table_rows(t);
     double *nan_val = NULL;
-    recur_history h;
-    memset(&h, 0, sizeof h);
-    h.epochs_run = (int)(n > 1000000 ? 1000000 : n);
-    h.loss = (double *)recur_table_col(t, 0);
+    const double *val = NULL;
+    int epochs = (int)(n > 1000000 ? 1000000 : n);
     if (recur_table_cols(t) > 1) {
-        h.val_loss = (double *)recur_table_col(t, 1);
+        val = recur_table_col(t, 1);
     } else {
         nan_val = malloc((n ? n : 1) * sizeof *nan_val);
         if (!nan_val) {
@@ -196,9 +194,9 @@ static int plot_history(const options *o)
             return cli_errorf("out of memory");
         }
         for (size_t i = 0; i < n; i++) nan_val[i] = NAN;
-        h.val_loss = nan_val;
+        val = nan_val;
     }
-    rc = cli_plot_loss(o->out, &h, 0, "training loss");
+    rc = cli_plot_loss(o->out, recur_table_col(t, 0), val, epochs, 0, "training loss");
     free(nan_val);
     recur_table_free(t);
     return rc;

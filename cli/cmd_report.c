@@ -146,7 +146,8 @@ void cli_report_make(const cli_preds *pr, const recur_dataset *ds, cli_report *r
         r->step = calloc((size_t)pr->h, sizeof *r->step);
         r->naive_step = calloc((size_t)pr->h, sizeof *r->naive_step);
         if (!r->step || !r->naive_step) {
-            free(r->step), free(r->naive_step);
+            free(r->step);
+            free(r->naive_step);
             r->step = r->naive_step = NULL;
         }
     }
@@ -412,17 +413,23 @@ int cli_plot(const char *path, const char *title, const char *xlabel, const char
     recur_error err;
     recur_plot_opts o;
     memset(&o, 0, sizeof o);
-    o.title = title, o.xlabel = xlabel, o.ylabel = ylabel;
-    o.x = x, o.x_is_date = dates, o.n = n;
-    o.series = ser, o.n_series = n_series;
+    o.title = title;
+    o.xlabel = xlabel;
+    o.ylabel = ylabel;
+    o.x = x;
+    o.x_is_date = dates;
+    o.n = n;
+    o.series = ser;
+    o.n_series = n_series;
     o.boundary_x = boundary_x;
     o.boundary_label = isnan(boundary_x) ? NULL : "train | test";
     return recur_plot_lines(path, &o, &err) != RECUR_OK ? cli_fail(&err) : 0;
 }
 
-int cli_plot_loss(const char *path, const recur_history *h, int first, const char *title)
+int cli_plot_loss(const char *path, const double *loss, const double *val_loss, int epochs_run, int first,
+                  const char *title)
 {
-    int n = h->epochs_run - first, has_val = 0;
+    int n = epochs_run - first, has_val = 0;
     if (n < 2) {
         cli_warn("%s: not written: a loss curve needs at least 2 epochs", path);
         return 0;
@@ -431,9 +438,9 @@ int cli_plot_loss(const char *path, const recur_history *h, int first, const cha
     if (!x) return cli_errorf("out of memory");
     for (int i = 0; i < n; i++) {
         x[i] = first + i + 1;
-        if (isfinite(h->val_loss[first + i])) has_val = 1;
+        if (isfinite(val_loss[first + i])) has_val = 1;
     }
-    recur_plot_series ser[2] = {{"loss", h->loss + first}, {"val_loss", h->val_loss + first}};
+    recur_plot_series ser[2] = {{"loss", loss + first}, {"val_loss", val_loss + first}};
     int rc = cli_plot(path, title, "epoch", "loss (scaled units)", x, 0, (size_t)n, ser, has_val ? 2 : 1, NAN);
     free(x);
     return rc;

@@ -252,7 +252,9 @@ static int warm_up(streamer *S, const char *path)
     const char *cols[RECUR_SCALER_MAX];
     for (int j = 0; j < S->F; j++) cols[j] = S->pipe.features[j];
     recur_csv_opts co = recur_csv_opts_default();
-    co.columns = cols, co.n_columns = S->F, co.missing = S->pipe.missing;
+    co.columns = cols;
+    co.n_columns = S->F;
+    co.missing = S->pipe.missing;
     recur_table *t = NULL;
     recur_error err;
     if (recur_table_read_csv(path, &co, &t, &err)) return cli_fail(&err);
@@ -354,7 +356,10 @@ int cmd_stream(int argc, char **argv)
     recur_error err;
     int rc = CLI_OK;
     if (recur_model_load(model, &S.m, &S.pipe, &err)) return cli_fail(&err);
-    S.F = S.pipe.n_features, S.T = S.pipe.timestep, S.every = every, S.stateful = stateful;
+    S.F = S.pipe.n_features;
+    S.T = S.pipe.timestep;
+    S.every = every;
+    S.stateful = stateful;
     if (S.F != recur_model_n_features(S.m) || S.pipe.scaler.n != S.F || S.T < 1) {
         rc = cli_errorf("%s: the model file has no data pipeline to turn rows into inputs (train it with recur train)",
                         model);
@@ -384,7 +389,9 @@ int cmd_stream(int argc, char **argv)
     rc = run(&S, data);
 done:
     recur_stream_free(S.st);
-    free(S.win), free(S.y), free(S.out);
+    free(S.win);
+    free(S.y);
+    free(S.out);
     recur_model_free(S.m);
     return rc;
 }

@@ -272,9 +272,14 @@ static int resume_load(const char *cmd, const cli_train_cfg *c, cli_session *s, 
                               "train further",
                          c->resume, ts.epoch, ts.epoch);
     }
-    fo->batch_size = ts.batch_size, fo->seed = ts.seed, fo->validation_split = ts.validation_split;
-    fo->patience = ts.patience, fo->shuffle = ts.shuffle;
-    fo->initial_epoch = ts.epoch, fo->initial_best = ts.best, fo->initial_best_epoch = ts.best_epoch;
+    fo->batch_size = ts.batch_size;
+    fo->seed = ts.seed;
+    fo->validation_split = ts.validation_split;
+    fo->patience = ts.patience;
+    fo->shuffle = ts.shuffle;
+    fo->initial_epoch = ts.epoch;
+    fo->initial_best = ts.best;
+    fo->initial_best_epoch = ts.best_epoch;
     fo->initial_wait = ts.wait;
     return 0;
 }
@@ -360,7 +365,11 @@ int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s)
                  s->hist.best_epoch, fo.initial_epoch);
     if (recur_model_save(s->model, &s->pipe, c->out, &err) != RECUR_OK) return cli_fail(&err);
     if (!c->quiet) cli_log("saved %s (%.1fs of training)\n", c->out, s->fit_seconds);
-    if (c->plot_loss && (rc = cli_plot_loss(c->plot_loss, &s->hist, s->first_epoch, "training loss"))) return rc;
+    if (c->plot_loss) {
+        const recur_history *h = &s->hist;
+        rc = cli_plot_loss(c->plot_loss, h->loss, h->val_loss, h->epochs_run, s->first_epoch, "training loss");
+        if (rc) return rc;
+    }
     if (c->history && (rc = write_history(c->history, &s->hist, s->first_epoch))) return rc;
     return 0;
 }

@@ -85,10 +85,12 @@ int rc_parse_number(const char *s, size_t n, double *v)
     for (; i < n; i++) {
         if (is_digit(s[i])) {
             tmp[o++] = s[i];
-            ndig++, group++;
+            ndig++;
+            group++;
         } else if (s[i] == ',') { /* 1,008.64: first group 1-3 digits, then exactly 3 */
             if (ndig == 0 || (commas ? group != 3 : group > 3)) return RC_CELL_BAD;
-            commas = 1, group = 0;
+            commas = 1;
+            group = 0;
         } else {
             break;
         }

@@ -5,7 +5,8 @@
  *  - RFC 4180 records: quoted fields with "" escapes, commas and line breaks
  *    inside quotes, CRLF / LF / CR line ends, a UTF-8 byte-order mark, no final
  *    newline; blank (or whitespace-only) lines are skipped;
- *  - columns found by case-insensitive header name, both sides trimmed;
+ *  - columns found by case-insensitive header name;
+ both sides trimmed;
  *  - the date column: opts->date_column, or the first header named date,
  *    timestamp, time, datetime, day, month or year; cells parsed by cell.c
  *    (numbers with thousands separators, ISO and US dates, timestamps);

@@ -44,9 +44,17 @@ recur_forecaster_opts recur_forecaster_opts_default(recur_preset preset)
     o.horizon = 1;
     o.seed = 42;
     if (preset == RECUR_PRESET_FORECAST) {
-        o.seeds = 3, o.epochs = 80, o.batch_size = 256, o.patience = 10, o.max_windows = 65536;
+        o.seeds = 3;
+        o.epochs = 80;
+        o.batch_size = 256;
+        o.patience = 10;
+        o.max_windows = 65536;
     } else {
-        o.seeds = 1, o.epochs = 50, o.batch_size = 64, o.patience = 0, o.max_windows = 0;
+        o.seeds = 1;
+        o.epochs = 50;
+        o.batch_size = 64;
+        o.patience = 0;
+        o.max_windows = 0;
     }
     return o;
 }
@@ -57,7 +65,10 @@ recur_status rc_fc_alloc(size_t n_series, int n_nets, int H, size_t n_res, recur
 {
     recur_forecaster *f = calloc(1, sizeof *f);
     if (f) {
-        f->n_series = n_series, f->n_nets = n_nets, f->H = H, f->n_res = n_res;
+        f->n_series = n_series;
+        f->n_nets = n_nets;
+        f->H = H;
+        f->n_res = n_res;
         f->series = calloc(n_series ? n_series : 1, sizeof *f->series);
         f->net = calloc(n_nets > 0 ? (size_t)n_nets : 1, sizeof *f->net);
         f->res = calloc((size_t)H * n_res + 1, sizeof *f->res);
@@ -177,7 +188,9 @@ static void fit_series(const recur_forecaster *f, rc_fc_series *r, const double 
     double lo = INFINITY, hi = -INFINITY, sum = 0, ss = 0;
     for (size_t i = 0; i < n; i++) {
         double z = to_z(r, y[i]);
-        lo = z < lo ? z : lo, hi = z > hi ? z : hi, sum += z;
+        lo = z < lo ? z : lo;
+        hi = z > hi ? z : hi;
+        sum += z;
     }
     double mean = sum / (double)n;
     for (size_t i = 0; i < n; i++) ss += (to_z(r, y[i]) - mean) * (to_z(r, y[i]) - mean);
@@ -270,7 +283,9 @@ static int batch_progress(const recur_progress *p, void *user)
     progress_ctx *c = user;
     if (p->epoch_end) return 0;
     recur_progress q = *p;
-    q.epoch = c->epoch, q.epochs = c->epochs, q.val_loss = NAN;
+    q.epoch = c->epoch;
+    q.epochs = c->epochs;
+    q.val_loss = NAN;
     return c->o->progress(c->net, c->nets, &q, c->o->progress_user);
 }
 
@@ -370,7 +385,8 @@ static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recu
         if (per_ep < c->total)
             for (size_t i = 0; i < per_ep; i++) {
                 size_t j = i + (size_t)rc_rng_below(&rng, c->total - i), tmp = perm[i];
-                perm[i] = perm[j], perm[j] = tmp;
+                perm[i] = perm[j];
+                perm[j] = tmp;
             }
         for (size_t i = 0; i < fill; i++) {
             size_t s, t;
@@ -378,7 +394,9 @@ static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recu
             cut(f, c->sd[s].v, t, x + i * (size_t)f->T, y + i * (size_t)f->H);
         }
         recur_fit_opts fo = recur_fit_opts_default();
-        fo.epochs = 1, fo.batch_size = o->batch_size, fo.threads = o->threads;
+        fo.epochs = 1;
+        fo.batch_size = o->batch_size;
+        fo.threads = o->threads;
         fo.seed = rc_seed_mix(co.seed, 0xe9, (uint64_t)e);
         pc.epoch = e;
         if (o->progress) fo.progress = batch_progress, fo.progress_user = &pc;
@@ -400,8 +418,16 @@ static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recu
         if (o->progress) {
             recur_progress q;
             memset(&q, 0, sizeof q);
-            q.epoch = e, q.epochs = o->epochs, q.loss = hl[0], q.val_loss = val, q.seconds = rc_now() - t0;
-            q.epoch_end = 1, q.improved = improved, q.best = best_val, q.best_epoch = best_epoch, q.wait = wait;
+            q.epoch = e;
+            q.epochs = o->epochs;
+            q.loss = hl[0];
+            q.val_loss = val;
+            q.seconds = rc_now() - t0;
+            q.epoch_end = 1;
+            q.improved = improved;
+            q.best = best_val;
+            q.best_epoch = best_epoch;
+            q.wait = wait;
             if (o->progress(k, o->seeds, &q, o->progress_user)) {
                 st = rc_error(err, RECUR_E_INTERRUPTED, "forecaster: training stopped at network %d, epoch %d", k, e);
                 goto done;
@@ -426,7 +452,8 @@ static recur_status recipe(recur_forecaster *f, const recur_forecaster_opts *o, 
     const char *spec = o->layers;
     *co = recur_compile_opts_default();
     if (o->preset == RECUR_PRESET_FORECAST) {
-        f->log_ok = 1, f->scaler = RECUR_SCALER_STANDARD;
+        f->log_ok = 1;
+        f->scaler = RECUR_SCALER_STANDARD;
         f->chunk = f->season > 1 ? f->season : 1;
         f->anchor = f->season > 1 ? f->season : 1;
         /* A quarter of the typical series, between a few seasons and a week of hours. */
@@ -440,7 +467,10 @@ static recur_status recipe(recur_forecaster *f, const recur_forecaster_opts *o, 
         co->loss = RECUR_LOSS_MAE;
         co->optim = recur_optim_opts_default(RECUR_OPT_ADAM);
     } else {
-        f->log_ok = 0, f->scaler = RECUR_SCALER_MINMAX, f->chunk = 1, f->anchor = 0;
+        f->log_ok = 0;
+        f->scaler = RECUR_SCALER_MINMAX;
+        f->chunk = 1;
+        f->anchor = 0;
         f->T = o->timestep > 0 ? o->timestep : 60;
         if (!spec) spec = TUTORIAL_SPEC;
     }
@@ -560,7 +590,10 @@ recur_status rc_fc_fit_from(const recur_forecaster_opts *o, const recur_panel *p
             continue;
         }
         series_data *d = &sd[ns];
-        d->n = n, d->n_fit = n - tail, d->first = total, d->t0 = t0;
+        d->n = n;
+        d->n_fit = n - tail;
+        d->first = total;
+        d->t0 = t0;
         total += d->n_fit - (size_t)H - t0 + 1;
         nv += tail - (size_t)H + 1;
         keep[ns++] = s;
@@ -576,7 +609,8 @@ recur_status rc_fc_fit_from(const recur_forecaster_opts *o, const recur_panel *p
     }
     f->n_series = ns;
     if ((st = set_spec(f, total, &co, err))) goto fail;
-    xv = malloc(nv * (size_t)f->T * sizeof *xv), yv = malloc(nv * (size_t)H * sizeof *yv);
+    xv = malloc(nv * (size_t)f->T * sizeof *xv);
+    yv = malloc(nv * (size_t)H * sizeof *yv);
     pk = malloc((size_t)o->seeds * nv * (size_t)H * sizeof *pk);
     free(f->res);
     f->res = malloc(nv * (size_t)H * sizeof *f->res);
@@ -636,13 +670,21 @@ recur_status rc_fc_fit_from(const recur_forecaster_opts *o, const recur_panel *p
     free(med);
     for (int h = 0; h < H; h++) qsort(f->res + (size_t)h * nv, nv, sizeof *f->res, cmp_float);
     for (size_t k = 0; k < ns; k++) free(sd[k].v);
-    free(sd), free(keep), free(xv), free(yv), free(pk);
+    free(sd);
+    free(keep);
+    free(xv);
+    free(yv);
+    free(pk);
     *out = f;
     return RECUR_OK;
 fail:
     if (sd)
         for (size_t k = 0; k < np; k++) free(sd[k].v);
-    free(sd), free(keep), free(xv), free(yv), free(pk);
+    free(sd);
+    free(keep);
+    free(xv);
+    free(yv);
+    free(pk);
     recur_forecaster_free(f);
     return st;
 }

@@ -200,7 +200,11 @@ static recur_status parse_config(const rc_mf_ctx *c, const char *text, json_t **
     if (st) return st;
     *out = f;
     f->preset = strcmp(preset, "forecast") == 0 ? RECUR_PRESET_FORECAST : RECUR_PRESET_TUTORIAL;
-    f->season = season, f->T = T, f->chunk = chunk, f->anchor = anchor, f->log_ok = lg != 0;
+    f->season = season;
+    f->T = T;
+    f->chunk = chunk;
+    f->anchor = anchor;
+    f->log_ok = lg != 0;
     f->scaler = strcmp(scaler, "standard") == 0 ? RECUR_SCALER_STANDARD : RECUR_SCALER_MINMAX;
     memcpy(f->spec, layers, strlen(layers) + 1);
     if ((st = recur_forecaster_set_columns(f, col[0], col[1], col[2], c->err))) return st;
@@ -211,7 +215,9 @@ static recur_status parse_config(const rc_mf_ctx *c, const char *text, json_t **
         if (json_unpack(json_array_get(series, s), "{s:s, s:i, s:F, s:F}", "id", &id, "log", &use_log, "a", &a, "b",
                         &b) != 0)
             return rc_mf_bad(c, "series %zu of the config needs id, log, a and b", s);
-        f->series[s].use_log = use_log != 0, f->series[s].a = a, f->series[s].b = b;
+        f->series[s].use_log = use_log != 0;
+        f->series[s].a = a;
+        f->series[s].b = b;
         if (!(f->series[s].id = strdup(id))) return rc_error(c->err, RECUR_E_NOMEM, "%s: out of memory", c->path);
     }
     if (nk > 0 && !(f->skipped = calloc(nk, sizeof *f->skipped)))

@@ -313,7 +313,8 @@ static recur_status read_rows(const char *path, rc_csv *c, recur_panel *p, long 
                 break;
             }
             if (kind < 0) {
-                kind = k, kind_line = line;
+                kind = k;
+                kind_line = line;
                 p->time_is_index = k == RC_DATE_INDEX;
                 p->text = k == RC_DATE_INDEX ? TX_INDEX : text_precision(txt, len, e->t);
             } else if (k != kind) {

@@ -117,9 +117,15 @@ recur_scores recur_scorer_result(const recur_scorer *s, int step)
     for (size_t i = 0; i < s->ns; i++) {
         const sums *a = &s->c[i * ((size_t)s->H + 1) + col];
         if (a->n == 0) continue;
-        t.n += a->n, t.abs += a->abs, t.sq += a->sq, t.ape += a->ape, t.n_ape += a->n_ape;
-        t.cov += a->cov, t.n_cov += a->n_cov;
-        smape += 200 * a->sape / a->n, n_smape += 1;
+        t.n += a->n;
+        t.abs += a->abs;
+        t.sq += a->sq;
+        t.ape += a->ape;
+        t.n_ape += a->n_ape;
+        t.cov += a->cov;
+        t.n_cov += a->n_cov;
+        smape += 200 * a->sape / a->n;
+        n_smape += 1;
         if (isfinite(s->scale[i]) && s->scale[i] > 0) mase += a->abs / a->n / s->scale[i], n_mase += 1;
     }
     if (t.n == 0) return r;

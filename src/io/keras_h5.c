@@ -91,7 +91,8 @@ static int strlist_add(strlist *l, const char *s, size_t len)
         int cap = l->cap ? 2 * l->cap : 16;
         char **ns = realloc(l->s, (size_t)cap * sizeof *ns);
         if (!ns) return -1;
-        l->s = ns, l->cap = cap;
+        l->s = ns;
+        l->cap = cap;
     }
     char *c = malloc(len + 1);
     if (!c) return -1;

@@ -404,7 +404,9 @@ recur_status recur_keras_load(const char *path, recur_model **out, recur_pipelin
     rc_keras_h5_quiet();
     src s;
     memset(&s, 0, sizeof s);
-    s.c.path = path, s.c.err = err, s.file = -1;
+    s.c.path = path;
+    s.c.err = err;
+    s.file = -1;
     recur_status st = load(&s, out, p, info);
     src_close(&s);
     return st;
@@ -556,7 +558,9 @@ recur_status recur_keras_load_optimizer(const char *path, recur_model *m, int *l
     rc_keras_h5_quiet();
     src s;
     memset(&s, 0, sizeof s);
-    s.c.path = path, s.c.err = err, s.file = -1;
+    s.c.path = path;
+    s.c.err = err;
+    s.file = -1;
     recur_status st = load_optimizer(&s, m, loaded);
     src_close(&s);
     return st;

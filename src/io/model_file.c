@@ -385,15 +385,23 @@ static int expected_tensors(const rc_mf_config *cfg, mf_expect *e)
         uint64_t GH = H * (L->kind == RECUR_LAYER_LSTM ? 4 : L->kind == RECUR_LAYER_GRU ? 3 : 1);
         mf_expect *k = &e[n++];
         snprintf(k->name, sizeof k->name, "%s.kernel", base);
-        k->layer = i, k->ndim = 2, k->dims[0] = in, k->dims[1] = GH;
+        k->layer = i;
+        k->ndim = 2;
+        k->dims[0] = in;
+        k->dims[1] = GH;
         if (L->kind != RECUR_LAYER_DENSE) {
             mf_expect *u = &e[n++];
             snprintf(u->name, sizeof u->name, "%s.recurrent_kernel", base);
-            u->layer = i, u->ndim = 2, u->dims[0] = H, u->dims[1] = GH;
+            u->layer = i;
+            u->ndim = 2;
+            u->dims[0] = H;
+            u->dims[1] = GH;
         }
         mf_expect *b = &e[n++];
         snprintf(b->name, sizeof b->name, "%s.bias", base);
-        b->layer = i, b->ndim = 1, b->dims[0] = GH;
+        b->layer = i;
+        b->ndim = 1;
+        b->dims[0] = GH;
         if (L->kind == RECUR_LAYER_GRU && L->reset_after) b->ndim = 2, b->dims[0] = 2, b->dims[1] = GH;
         in = H;
     }

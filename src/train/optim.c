@@ -142,7 +142,11 @@ recur_status recur_optimizer_new(const recur_optim_opts *o, size_t n, recur_opti
 void recur_optimizer_free(recur_optimizer_state *s)
 {
     if (!s) return;
-    free(s->velocity), free(s->momentum), free(s->average_gradient), free(s->velocity_hat), free(s->clipbuf);
+    free(s->velocity);
+    free(s->momentum);
+    free(s->average_gradient);
+    free(s->velocity_hat);
+    free(s->clipbuf);
     free(s);
 }
 
