@@ -156,10 +156,13 @@ bench: all $(BENCHES)
 	@sh bench/run.sh $(BUILD)
 
 # recur under mpirun with loopback ranks: model files byte for byte against
-# one process, and the fault cases. Leaves $(BUILD)/recur an MPI build.
+# one process (a plain build's, kept as $(BUILD)/recur-plain), and the fault
+# cases. Leaves $(BUILD)/recur an MPI build.
 test-mpi:
+	$(MAKE) MPI=0 $(BUILD)/recur
+	cp $(BUILD)/recur $(BUILD)/recur-plain
 	$(MAKE) MPI=1 $(BUILD)/recur
-	@sh tests/test_mpi.sh $(BUILD)/recur
+	@sh tests/test_mpi.sh $(BUILD)/recur $(BUILD)/recur-plain
 
 # Training time with 1 and 2 ranks (1 thread each) against one process with
 # 2 threads, and the bytes exchanged per step (bench/mpi.sh; RECUR_BENCH_CMD
