@@ -17,13 +17,17 @@
 # The time is recur's own "N s of training" (fit alone: not the start-up of
 # MPI or the data loading), on rank 0. Bytes per step are what rank 0's
 # exchanges carry (its chunks out, the others' in, gradients and losses), from
-# RECUR_MPI_STATS=1: the collective's payload, not the wire protocol's.
+# RECUR_MPI_STATS=1: the collective's payload, not the wire protocol's; with
+# the time per step spent waiting for the slower rank (a barrier, added for
+# measuring) apart from the exchange itself.
 # The machine must be otherwise idle for the times to mean anything.
 R=${1:-build/recur}
 CMD=${RECUR_BENCH_CMD:-train --data data/AAPL.csv --epochs 10}
 REPS=${BENCH_REPS:-3}
 command -v mpirun > /dev/null || { echo "bench-mpi: no mpirun (sh scripts/deps.sh mpi)" >&2; exit 1; }
-MPIRUN="mpirun -q --oversubscribe --bind-to none"
+# Not bound to cores, and yielding while idle: on a machine shared with other
+# work a rank spinning in MPI's wait steals the core the other rank needs.
+MPIRUN="mpirun -q --oversubscribe --bind-to none --mca mpi_yield_when_idle 1"
 [ "$(id -u)" -eq 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
 T=$(mktemp -d "${TMPDIR:-/tmp}/recur-bench-mpi.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM

@@ -52,6 +52,7 @@ int cli_mpi_start(int *argc, char ***argv, const char *cmd)
         return CLI_RUNTIME;
     }
     active = 1;
+    if (getenv("RECUR_MPI_STATS")) rc_mpi_time_exchanges(1);
     saved_err = dup(STDERR_FILENO);
     if (rc_mpi_rank() != 0) { /* rank 0 alone prints */
         int null = open("/dev/null", O_WRONLY);
@@ -97,9 +98,9 @@ int cli_mpi_end(int status)
     if (st == 0 && rc_mpi_rank() == 0 && getenv("RECUR_MPI_STATS")) {
         rc_mpi_counts c = rc_mpi_stats();
         double per = c.steps ? 1.0 / (double)c.steps : 0.0;
-        fprintf(stderr, "mpi: %d ranks; rank 0: %ld steps, %.0f bytes sent and %.0f received per step, %.3f s in "
-                        "exchanges (%.1f us per step)\n",
-                rc_mpi_size(), c.steps, c.sent * per, c.received * per, c.seconds, 1e6 * c.seconds * per);
+        fprintf(stderr, "mpi: %d ranks; rank 0: %ld steps, %.0f bytes sent and %.0f received per step; per step "
+                        "%.1f us waiting for the slowest rank, %.1f us exchanging\n",
+                rc_mpi_size(), c.steps, c.sent * per, c.received * per, 1e6 * c.waiting * per, 1e6 * c.seconds * per);
     }
     fflush(stdout);
     fflush(stderr);

@@ -30,6 +30,7 @@ static size_t chunk_params; /* n_params of chunk_type */
 static char where_[MPI_MAX_PROCESSOR_NAME + 48];
 static recur_peers peers_;
 static rc_mpi_counts counts_;
+static int timing_; /* rc_mpi_time_exchanges */
 
 #ifdef RECUR_DOUBLE
 #define RC_MPI_FLOAT MPI_DOUBLE
@@ -60,7 +61,13 @@ static recur_status exchange(const recur_peers *p, recur_float *grads, double *l
         cnt[r] = (int)((long)n_chunks * (r + 1) / p->size) - at[r];
     }
     int rc = MPI_SUCCESS;
-    if (grads) {
+    if (timing_) { /* the wait for the slowest rank, apart from the transfer */
+        rc = MPI_Barrier(fit_comm);
+        double t1 = MPI_Wtime();
+        counts_.waiting += t1 - t0;
+        t0 = t1;
+    }
+    if (rc == MPI_SUCCESS && grads) {
         if (chunk_type == MPI_DATATYPE_NULL || chunk_params != n_params) {
             if (chunk_type != MPI_DATATYPE_NULL) MPI_Type_free(&chunk_type);
             if (n_params > 0x7fffffff) return rc_error(err, RECUR_E_INVALID, "MPI: %zu parameters are more than "
@@ -119,6 +126,7 @@ int rc_mpi_size(void) { return size_; }
 const char *rc_mpi_where(void) { return where_; }
 const recur_peers *rc_mpi_peers(void) { return &peers_; }
 rc_mpi_counts rc_mpi_stats(void) { return counts_; }
+void rc_mpi_time_exchanges(int on) { timing_ = on; }
 
 int rc_mpi_any(int flag)
 {

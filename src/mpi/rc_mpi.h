@@ -50,11 +50,14 @@ void rc_mpi_finish(void);
 void rc_mpi_abort(int status);
 /* What this rank's exchanges moved: steps with gradients, bytes it sent and
  * received (the payload the collective needs, not the wire protocol's), the
- * seconds spent inside the exchanges. */
+ * seconds spent inside the exchanges, and with rc_mpi_time_exchanges(1) the
+ * part of them spent waiting for the slowest rank (an MPI_Barrier before each
+ * exchange: one more latency per step, for measuring only). */
 typedef struct {
     long steps, loss_only;
-    double sent, received, seconds;
+    double sent, received, seconds, waiting;
 } rc_mpi_counts;
 rc_mpi_counts rc_mpi_stats(void);
+void rc_mpi_time_exchanges(int on);
 
 #endif
