@@ -14,6 +14,7 @@
 #include "mpi/rc_mpi.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 /* How long a failing rank waits for the others at an agreement before it
@@ -52,6 +53,10 @@ int cli_mpi_start(int *argc, char ***argv, const char *cmd)
         return CLI_RUNTIME;
     }
     active = 1;
+    /* Stopping a job, mpirun closes the pipes that carry the ranks' output
+     * first: a rank saving the last epoch after Ctrl-C must not die of
+     * SIGPIPE for its message (the message is lost then, the file is not). */
+    signal(SIGPIPE, SIG_IGN);
     if (getenv("RECUR_MPI_STATS")) rc_mpi_time_exchanges(1);
     saved_err = dup(STDERR_FILENO);
     if (rc_mpi_rank() != 0) { /* rank 0 alone prints */

@@ -12,8 +12,8 @@
 #     naming the rank and the file, --out left as it was.
 #  3. A rank killed with SIGKILL mid-training: the run ends (non-zero) well
 #     within the time limit, --out left as it was.
-#  4. SIGINT to mpirun (Ctrl-C): rank 0 saves the last complete epoch, which
-#     is byte for byte a plain run of that many epochs.
+#  4. SIGINT to mpirun (Ctrl-C): rank 0 saves the last complete epoch (the
+#     checkpoint's), which is byte for byte a plain run of that many epochs.
 #  5. Another command under mpirun -np 2: a usage error, exit 2.
 #
 # Usage: sh tests/test_mpi.sh path/to/recur-with-MPI [path/to/plain-recur]
@@ -107,22 +107,41 @@ check "rank killed: non-zero exit (got $rc)" test $rc -ne 0 -a $rc -ne 124
 check "  ends without waiting for the limit ($((t1 - t0)) s)" test $((t1 - t0)) -lt 60
 check "  --out unchanged" cmp -s old.st p.st
 
-# ---- 4. Ctrl-C: SIGINT to mpirun once the first checkpoint is there
-rm -f ck.st
-$MPIRUN -np 2 "$R" train --data d.csv --timestep 20 --epochs 500 --seed 7 --layers "lstm(8) dense(1)" \
-    --checkpoint ck.st --out int.st > int.out 2> int.err &
-mp=$!
-i=0
-while [ ! -f ck.st ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-kill -INT $mp
-wait $mp
-rc=$?
-check "Ctrl-C: non-zero exit (got $rc)" test $rc -ne 0
-e=$(sed -n 's/.*saved epoch \([0-9]*\).*/\1/p' int.err)
-check "  rank 0 says which epoch it saved ($e)" test -n "$e"
-check "  plain run of $e epochs" "$PLAIN" train --data d.csv --timestep 20 --epochs "${e:-1}" --seed 7 \
-    --layers "lstm(8) dense(1)" --out e.st --quiet > /dev/null 2>&1
-check "  saved model = that run, byte for byte" cmp -s int.st e.st
+# ---- 4. Ctrl-C: SIGINT to mpirun once the first checkpoint is there. Open
+# MPI then sends SIGCONT, SIGTERM 1 s later and SIGKILL 1 s after that; on a
+# heavily loaded machine rank 0 has now and then not saved by the SIGKILL
+# (docs/scaling.md), so up to 3 tries, one of which must save; no try may
+# leave anything but no file or the right one.
+interrupt() {
+    rm -f ck.st int.st
+    # (timeout passes the SIGINT on to mpirun, and ends a hang)
+    timeout $LIMIT $MPIRUN -np 2 "$R" train --data d.csv --timestep 20 --epochs 50000 --seed 7 \
+        --layers "lstm(8) dense(1)" --checkpoint ck.st --out int.st --quiet > int.out 2> int.err &
+    mp=$!
+    i=0
+    while [ ! -f ck.st ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+    sleep 0.5
+    kill -INT $mp
+    wait $mp
+    rc=$?
+    test $rc -ne 0 -a $rc -ne 124 || { echo "    exit status $rc"; return 2; }
+    [ -f int.st ] || return 1
+    # The epoch saved is the checkpoint's (rank 0's message may be lost: mpirun
+    # closes the output pipes as it stops the job).
+    e=$("$PLAIN" summary --model ck.st 2> /dev/null | sed -n 's/^Checkpoint: epoch \([0-9]*\) .*/\1/p')
+    [ -n "$e" ] || { echo "    no epoch in the checkpoint"; return 2; }
+    "$PLAIN" train --data d.csv --timestep 20 --epochs "$e" --seed 7 --layers "lstm(8) dense(1)" --out e.st \
+        --quiet > /dev/null 2>&1 || return 2
+    cmp -s int.st e.st || { echo "    int.st is not a plain run of $e epochs"; return 2; }
+    return 0
+}
+saved=0 wrong=0
+for try in 1 2 3; do
+    interrupt
+    case $? in 0) saved=1; break ;; 2) wrong=1; break ;; esac
+done
+check "Ctrl-C: rank 0 saved the last complete epoch (tries: $try)" test $saved -eq 1
+check "  = a plain run of that many epochs, byte for byte; exit non-zero" test $wrong -eq 0
 
 # ---- 5. other commands stay in one process
 timeout $LIMIT $MPIRUN -np 2 "$R" summary --model p.st > sum.out 2> sum.err
