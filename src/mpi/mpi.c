@@ -8,8 +8,8 @@
  * n chunk losses. Every rank then sums the chunks in chunk order, as one
  * process does, so the weights do not depend on the number of ranks. The
  * price: each rank receives the (N-1)/N of all n chunks that it did not
- * compute, n/2 to n/... times the bytes of a summing allreduce (see
- * docs/scaling.md).
+ * compute, n/2 times the bytes of a summing allreduce (2x at a batch of 64,
+ * 4x from 128; see docs/scaling.md).
  *
  * Not here: process start-up policy, messages and exit codes (cli/mpi_glue.c).
  */
