@@ -7,7 +7,8 @@
 #     the same --history and the same stdout for a plain build's run, the MPI
 #     build run without mpirun, and mpirun -np 1, 2 and 3 (with dropout,
 #     a validation split and early stopping, batches of 64 = 4 chunks, of 100
-#     = 7 chunks over 3 ranks, short last batches; 2 threads per rank too).
+#     = 7 chunks over 3 ranks, short last batches; 2 threads per rank too),
+#     and a checkpoint of -np 2 resumed with -np 3.
 #  2. A data file missing on one rank: exit 1, one error line from rank 0
 #     naming the rank and the file, --out left as it was.
 #  3. A rank killed with SIGKILL mid-training: the run ends (non-zero) well
@@ -71,6 +72,11 @@ check "  same as plain" same q3 q
 check "another seed differs" run s plain --layers "lstm(8) dense(1)" --batch-size 100 --threads 2 --seed 8
 check "  (the comparison sees a difference)" sh -c '! cmp -s s.st q.st'
 check "stdout only once, from rank 0" test "$(grep -c '^MAE' n3.out)" -eq 1
+# A checkpoint of -np 2 resumed by -np 3 ends as one uninterrupted plain run.
+check "plain, 4 epochs" run f plain --layers "lstm(8) dense(1)" --epochs 4
+check "-np 2, 2 epochs with a checkpoint" run h 2 --layers "lstm(8) dense(1)" --epochs 2 --checkpoint c.ckpt
+check "  -np 3 resumes it to 4 epochs" run r 3 --resume c.ckpt --epochs 4
+check "  model = the plain run's" cmp -s r.st f.st
 
 # ---- 2. a data file missing on rank 1
 cp p.st old.st
