@@ -5,6 +5,10 @@
 #   make tsan       the tests of threads sharing a model under ThreadSanitizer
 #   make bench      benchmarks (prints figures; PyTorch beside when available)
 #   make BLAS=0     naive GEMM instead of OpenBLAS
+#   make MPI=1      recur under mpirun: data-parallel training across ranks
+#                   (Open MPI: sh scripts/deps.sh mpi); the library is unchanged
+#   make test-mpi   the MPI build and tests/test_mpi.sh (mpirun -np 2 and 3)
+#   make bench-mpi  training time with 1 and 2 ranks against 2 threads
 #   make deps       install missing Debian packages (scripts/deps.sh)
 #   make install    librecur.a, librecur.so, recur.h, recur.pc, recur and its man
 #                   pages under $(DESTDIR)$(PREFIX) (default /usr/local);
@@ -30,6 +34,20 @@ CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 TESTLIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
+# MPI=1: src/mpi/ and the MPI side of cli/mpi_glue.c go into the recur
+# program (not into librecur). Flags from pkg-config's ompi-c, else mpicc.
+# cli/mpi_glue.o is rebuilt whenever MPI changes (the stamp file).
+MPI     ?= 0
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
+ifeq ($(strip $(MPI_LIBS)),)
+$(error make MPI=1: Open MPI is missing (sh scripts/deps.sh mpi installs libopenmpi-dev and openmpi-bin))
+endif
+MPI_OBJ  = $(BUILD)/obj/src/mpi/mpi.o
+$(MPI_OBJ) $(BUILD)/obj/cli/mpi_glue.o: EXTRA_CFLAGS += -DRECUR_MPI=1 $(MPI_CFLAGS)
+endif
+
 # Library: every file under src/ by concern (core, nn, train, data, io).
 LIB_SRC  = $(wildcard src/core/*.c src/nn/*.c src/train/*.c src/data/*.c src/io/*.c src/forecast/*.c src/export/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -46,7 +64,7 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH_SRC = $(wildcard bench/*.c)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib shared man test asan tsan valgrind fuzz bench clean deps demo install uninstall bench-m4
+.PHONY: all lib shared man test asan tsan valgrind fuzz bench clean deps demo install uninstall bench-m4 test-mpi bench-mpi
 all: $(BUILD)/librecur.a $(BUILD)/recur $(BUILD)/refcheck $(EXAMPLES)
 lib: $(BUILD)/librecur.a
 
@@ -66,8 +84,14 @@ $(BUILD)/librecur_f64.a: $(F64_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/recur: $(CLI_OBJ) $(BUILD)/librecur.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/librecur.a $(LIBS)
+$(BUILD)/recur: $(CLI_OBJ) $(MPI_OBJ) $(BUILD)/librecur.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(MPI_OBJ) $(BUILD)/librecur.a $(LIBS) $(MPI_LIBS)
+
+$(BUILD)/obj/cli/mpi_glue.o: $(BUILD)/mpi-$(MPI).stamp
+$(BUILD)/mpi-$(MPI).stamp:
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/mpi-*.stamp
+	@touch $@
 
 $(BUILD)/refcheck: $(REF_OBJ) $(BUILD)/librecur.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(REF_OBJ) $(BUILD)/librecur.a $(LIBS)
@@ -145,6 +169,20 @@ $(BUILD)/bench/m4: bench/m4/m4.c $(BUILD)/librecur.a
 
 bench-m4: all $(BUILD)/bench/m4
 	@sh bench/m4/run.sh $(BUILD)
+# recur under mpirun with loopback ranks: model files byte for byte against
+# one process (a plain build's, kept as $(BUILD)/recur-plain), and the fault
+# cases. Leaves $(BUILD)/recur an MPI build.
+test-mpi:
+	$(MAKE) MPI=0 $(BUILD)/recur
+	cp $(BUILD)/recur $(BUILD)/recur-plain
+	$(MAKE) MPI=1 $(BUILD)/recur
+	@sh tests/test_mpi.sh $(BUILD)/recur $(BUILD)/recur-plain
+# Training time with 1 and 2 ranks (1 thread each) against one process with
+# 2 threads, and the bytes exchanged per step (bench/mpi.sh; RECUR_BENCH_CMD
+# names another training command).
+bench-mpi:
+	$(MAKE) MPI=1 $(BUILD)/recur
+	@sh bench/mpi.sh $(BUILD)/recur
 
 # libFuzzer targets (clang) for the CSV reader, model files and layer specs,
 # each for FUZZ_SECONDS (default 600) on a copy of its corpus.

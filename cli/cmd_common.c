@@ -12,6 +12,7 @@
  * --checkpoint file.
  */
 #include "cli.h"
+#include "mpi_glue.h"
 
 #include <math.h>
 #include <signal.h>
@@ -345,8 +346,8 @@ static int progress_cb(const recur_progress *p, void *user)
     /* A signal stops after the current batch; in an epoch's last batch, after
      * the epoch (its end is where the weights and the checkpoint are kept). */
     int stop = got_signal && (p->epoch_end ? p->epoch < p->epochs : p->batch < p->batches);
-    if (p->epoch_end && epoch_end(ps, p) != 0) return 1;
-    if (stop) return 1;
+    if (p->epoch_end && epoch_end(ps, p) != 0) stop = 1;
+    if (cli_mpi_any(stop)) return 1; /* under mpirun: every rank stops at the same batch */
     if (ps->quiet) return 0;
     int digits = snprintf(NULL, 0, "%d", p->batches);
     if (p->epoch != ps->epoch) {

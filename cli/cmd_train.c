@@ -12,6 +12,7 @@
  * A diverged run writes nothing.
  */
 #include "cli.h"
+#include "mpi_glue.h"
 
 #include <math.h>
 #include <signal.h>
@@ -315,12 +316,12 @@ int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s)
     recur_fit_opts fo = c->fo;
     recur_missing missing = c->missing;
     const char *ckpt = c->checkpoint ? c->checkpoint : c->resume; /* a resumed run keeps checkpointing */
-    int rc;
+    int rc, root = cli_mpi_root(); /* under mpirun, rank 0 alone writes files */
     /* Fail before hours of training, not after. */
-    if ((rc = cli_check_out_dir("--out", c->out))) return rc;
-    if (ckpt && (rc = cli_check_out_dir(c->checkpoint ? "--checkpoint" : "--resume", ckpt))) return rc;
-    if (c->plot_loss && (rc = cli_check_out_dir("--plot-loss", c->plot_loss))) return rc;
-    if (c->history && (rc = cli_check_out_dir("--history", c->history))) return rc;
+    if (root && (rc = cli_check_out_dir("--out", c->out))) return rc;
+    if (root && ckpt && (rc = cli_check_out_dir(c->checkpoint ? "--checkpoint" : "--resume", ckpt))) return rc;
+    if (root && c->plot_loss && (rc = cli_check_out_dir("--plot-loss", c->plot_loss))) return rc;
+    if (root && c->history && (rc = cli_check_out_dir("--history", c->history))) return rc;
     if (ckpt && same_file(ckpt, c->out))
         return cli_usage(cmd, "--out: \"%s\" is also the checkpoint; give the model and the checkpoint different "
                               "files",
@@ -352,10 +353,12 @@ int cli_train_run(const char *cmd, const cli_train_cfg *c, cli_session *s)
         cli_log("resuming %s after epoch %d: epochs %d..%d\n", c->resume, fo.initial_epoch, fo.initial_epoch + 1,
                 fo.epochs);
 
-    s->checkpoint = ckpt;
+    s->checkpoint = root ? ckpt : NULL;
     s->out = c->out;
     s->lr_hint = 1;
+    if ((rc = cli_mpi_ready(0))) return rc; /* every rank has its data: train together */
     int fit = cli_session_fit(s, fo, s->pipe.timestep, c->quiet);
+    if (!root) return fit;
     if (fit != 0 && fit < 128) return fit;
     if (fit >= 128) return interrupted(c, s, fit, ckpt);
     if (fo.initial_epoch > 0 && fo.patience > 0 && fo.restore_best && s->hist.best_epoch > 0 &&
@@ -510,9 +513,10 @@ int cmd_train(int argc, char **argv)
     c.co.optim.clipnorm = clip;
     c.co.seed = seed;
     c.fo.seed = seed;
+    c.fo.peers = cli_mpi_peers(); /* under mpirun: data-parallel */
 
     rc = cli_train_run(cmd, &c, &s);
-    if (rc == 0) {
+    if (rc == 0 && cli_mpi_root()) {
         cli_preds pr;
         cli_report r;
         size_t *rows = NULL, n = 0;

@@ -6,6 +6,7 @@
  * Not here: any command's logic (cmd_*.c) or any maths.
  */
 #include "cli.h"
+#include "mpi_glue.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,25 +22,30 @@
 
 /* ====== Messages ====== */
 
+/* Messages are kept for cli_mpi_note too: under mpirun, rank 0 prints the
+ * error of the rank that failed. */
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
+    char msg[8192];
     va_list ap;
-    fprintf(stderr, "recur %s: ", cmd);
+    int n = snprintf(msg, sizeof msg, "%s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    cli_mpi_note(msg);
+    fprintf(stderr, "recur %s\n", msg);
     return CLI_USAGE;
 }
 
 int cli_errorf(const char *fmt, ...)
 {
+    char msg[8192];
     va_list ap;
-    fputs("recur: error: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    cli_mpi_note(msg);
+    fprintf(stderr, "recur: error: %s\n", msg);
     return CLI_RUNTIME;
 }
 
@@ -307,7 +313,7 @@ static void usage(FILE *f)
                "  recur evaluate --model aapl.safetensors --data data/AAPL.csv\n");
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     /* Past a file size limit (ulimit -f) a write fails with EFBIG, which is
      * reported like a full disk, instead of killing the process mid-save. */
@@ -346,4 +352,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < N_COMMANDS; i++) fprintf(stderr, "%s %s", i ? "," : "", commands[i].name);
     fprintf(stderr, "; see \"recur --help\")\n");
     return CLI_USAGE;
+}
+
+/* Under mpirun, MPI starts before the command and ends after it (mpi_glue.c). */
+int main(int argc, char **argv)
+{
+    int rc = cli_mpi_start(&argc, &argv, argc > 1 ? argv[1] : "");
+    return cli_mpi_end(rc ? rc : dispatch(argc, argv));
 }

@@ -262,6 +262,29 @@ typedef struct {
 
 typedef int (*recur_progress_fn)(const recur_progress *p, void *user);
 
+/* Data-parallel training across processes (recur_fit_opts.peers): `size`
+ * processes run the same fit (same model, data, options and seed), each with
+ * its own threads. fit cuts every batch of B samples into n chunks, a number
+ * that depends on B alone (about one per 16 samples, 2..8 from B = 16);
+ * process `rank` computes chunks [n*rank/size, n*(rank+1)/size) (none when
+ * size > n), then calls exchange, which must leave every chunk's results in
+ * every process. Each process then sums the chunks in chunk order and applies
+ * the same update, so the weights are bit-identical to a single-process fit,
+ * for any size. The recur program's MPI build (make MPI=1) provides one
+ * through MPI_Allgatherv; anything that moves bytes between the processes
+ * will do.
+ * exchange: grads is (n_chunks, n_params), chunk c's gradient at
+ *   grads + c*n_params, or NULL when only losses are exchanged (validation);
+ *   loss holds the n_chunks chunks' summed losses. Called in the same order
+ *   by every process (the same number of times, with the same n_chunks).
+ *   Returns RECUR_OK, or another status with err filled, which fit returns. */
+typedef struct recur_peers {
+    int rank, size; /* 0 <= rank < size */
+    recur_status (*exchange)(const struct recur_peers *p, recur_float *grads, double *loss, size_t n_params,
+                             int n_chunks, recur_error *err);
+    void *user; /* for exchange */
+} recur_peers;
+
 typedef struct {
     int epochs;              /* 50 */
     int batch_size;          /* 64 */
@@ -282,6 +305,10 @@ typedef struct {
     int initial_wait;
     recur_progress_fn progress;
     void *progress_user;
+    /* Data-parallel fit across processes (see recur_peers); NULL: this
+     * process alone. Only rank 0 need save the model: all end with the same
+     * weights. The progress callback runs in every process. */
+    const recur_peers *peers;
 } recur_fit_opts;
 
 recur_fit_opts recur_fit_opts_default(void);

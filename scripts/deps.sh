@@ -5,8 +5,16 @@
 # reader of the .keras files recur writes; tests/test_keras.sh skips that check
 # without it). Man pages (make install): help2man. Sanitizer and fuzz builds
 # use clang's runtime when present.
+# Optional groups, installed only when named: `sh scripts/deps.sh mpi` adds
+# Open MPI (headers, mpicc, mpirun) for `make MPI=1` and `make test-mpi`.
 set -e
 PKGS="build-essential pkg-config libopenblas-dev libjansson-dev libplplot-dev plplot-driver-cairo libcmocka-dev libhdf5-dev libzip-dev python3-h5py help2man"
+for group in "$@"; do
+    case "$group" in
+    mpi) PKGS="$PKGS libopenmpi-dev openmpi-bin" ;;
+    *) echo "deps: unknown group \"$group\" (groups: mpi)" >&2; exit 2 ;;
+    esac
+done
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

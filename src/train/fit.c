@@ -35,6 +35,7 @@ typedef struct {
     const recur_float *x, *y; /* batch (B,T,F), targets (user layout) or NULL */
     recur_float *pred;        /* predictions out (user layout) or NULL */
     int B, T, n_chunks, n_threads, training;
+    int c_lo, c_hi;           /* this process's chunks (all of them without peers) */
     double denom;             /* elements of the whole batch, for the gradient scale */
     uint64_t stream;
     double loss[RC_MAX_CHUNKS];
@@ -57,12 +58,12 @@ static void run_chunks(void *arg, int tid)
     job *j = arg;
     recur_model *m = j->m;
     const size_t per_x = (size_t)j->T * m->F, per_y = rc_out_size(m, 1, j->T);
-    for (int c = tid; c < j->n_chunks; c += j->n_threads) {
+    for (int c = j->c_lo + tid; c < j->c_hi; c += j->n_threads) {
         int b0 = (int)((long)j->B * c / j->n_chunks), b1 = (int)((long)j->B * (c + 1) / j->n_chunks);
         int nb = b1 - b0;
         rc_ws *w = m->ws[tid];
         rc_ws_reserve(m, w, nb, j->T, NULL); /* capacity reserved by the caller: cannot fail */
-        rc_ws_reuse_packs(m, w, c == tid); /* each thread packs the weights once per batch */
+        rc_ws_reuse_packs(m, w, c == j->c_lo + tid); /* each thread packs the weights once per batch */
         rc_forward(m, w, j->x + (size_t)b0 * per_x, nb, j->T, j->training, rc_seed_mix(j->stream, (uint64_t)c, 7));
         if (j->pred) memcpy(j->pred + (size_t)b0 * per_y, w->out, (size_t)nb * per_y * sizeof *w->out);
         if (j->y) {
@@ -101,9 +102,13 @@ static recur_status prepare(recur_model *m, int threads, int maxB, int T, recur_
     return RECUR_OK;
 }
 
-/* Runs one batch; returns the batch's summed loss (when y given). */
-static double run_batch(recur_model *m, const recur_float *x, const recur_float *y, recur_float *pred, int B, int T,
-                        int training, uint64_t stream)
+/* Runs one batch; *loss gets the batch's summed loss (when y given). With
+ * peers (a data-parallel fit) and y, this process runs its range of the
+ * chunks and the exchange brings the others' losses (and gradients when
+ * training); predictions (pred) are not split. Fails only when the exchange
+ * does. */
+static recur_status run_batch(recur_model *m, const recur_float *x, const recur_float *y, recur_float *pred, int B,
+                              int T, int training, uint64_t stream, double *loss, recur_error *err)
 {
     job j;
     memset(&j, 0, sizeof j);
@@ -116,13 +121,21 @@ static double run_batch(recur_model *m, const recur_float *x, const recur_float 
     j.training = training;
     j.stream = stream;
     j.n_chunks = n_chunks_for(B);
-    j.n_threads = m->pool.n < j.n_chunks ? m->pool.n : j.n_chunks;
+    const recur_peers *pe = y && !pred ? m->peers : NULL;
+    j.c_lo = pe ? (int)((long)j.n_chunks * pe->rank / pe->size) : 0;
+    j.c_hi = pe ? (int)((long)j.n_chunks * (pe->rank + 1) / pe->size) : j.n_chunks;
+    j.n_threads = m->pool.n < j.c_hi - j.c_lo ? m->pool.n : j.c_hi - j.c_lo;
     j.denom = (double)rc_out_size(m, B, T);
-    if (j.n_threads <= 1) run_chunks(&j, 0);
-    else rc_pool_run(&m->pool, run_chunks, &j);
+    if (j.n_threads == 1) run_chunks(&j, 0);
+    else if (j.n_threads > 1) rc_pool_run(&m->pool, run_chunks, &j);
+    if (pe) {
+        recur_status st = pe->exchange(pe, training ? m->grads : NULL, j.loss, m->n_params, j.n_chunks, err);
+        if (st) return st;
+    }
     double s = 0;
     for (int c = 0; c < j.n_chunks; c++) s += j.loss[c];
-    return s;
+    *loss = s;
+    return RECUR_OK;
 }
 
 /* ====== Weight update, split by parameter range over the threads ======
@@ -180,15 +193,20 @@ static recur_status check_inputs(const recur_model *m, const recur_float *x, siz
     return RECUR_OK;
 }
 
-static double eval_loss(recur_model *m, const recur_float *x, const recur_float *y, size_t n, int T, int bs)
+static recur_status eval_loss(recur_model *m, const recur_float *x, const recur_float *y, size_t n, int T, int bs,
+                              double *loss, recur_error *err)
 {
     const size_t per_x = (size_t)T * m->F, per_y = rc_out_size(m, 1, T);
     double s = 0;
     for (size_t i = 0; i < n; i += (size_t)bs) {
         int B = (int)((n - i) < (size_t)bs ? (n - i) : (size_t)bs);
-        s += run_batch(m, x + i * per_x, y + i * per_y, NULL, B, T, 0, 0);
+        double bl;
+        recur_status st = run_batch(m, x + i * per_x, y + i * per_y, NULL, B, T, 0, 0, &bl, err);
+        if (st) return st;
+        s += bl;
     }
-    return s / ((double)n * (double)per_y);
+    *loss = s / ((double)n * (double)per_y);
+    return RECUR_OK;
 }
 
 /* A fit in progress: the data, its split, the buffers and where the epoch
@@ -225,6 +243,11 @@ static recur_status fit_check_opts(const recur_fit_opts *o, recur_error *err)
     if (o->initial_epoch < 0 || o->initial_epoch >= o->epochs)
         return rc_error(err, RECUR_E_INVALID, "fit: initial epoch must be in 0..%d (got %d)", o->epochs - 1,
                         o->initial_epoch);
+    const recur_peers *pe = o->peers;
+    if (pe && (pe->size < 1 || pe->rank < 0 || pe->rank >= pe->size || !pe->exchange))
+        return rc_error(err, RECUR_E_INVALID,
+                        "fit: peers must have 0 <= rank < size and an exchange function (got rank %d of %d%s)",
+                        pe->rank, pe->size, pe->exchange ? "" : ", no exchange");
     return RECUR_OK;
 }
 
@@ -329,7 +352,9 @@ static recur_status fit_batch(fit_run *r, int e, int b, double *sum, recur_error
         memcpy(r->xb + (size_t)i * r->per_x, r->x + r->perm[s0 + i] * r->per_x, r->per_x * sizeof *r->xb);
         memcpy(r->yb + (size_t)i * r->per_y, r->y + r->perm[s0 + i] * r->per_y, r->per_y * sizeof *r->yb);
     }
-    double bl = run_batch(m, r->xb, r->yb, NULL, B, r->T, 1, rc_seed_mix(r->o.seed, r->step++, 0xd50));
+    double bl;
+    recur_status st = run_batch(m, r->xb, r->yb, NULL, B, r->T, 1, rc_seed_mix(r->o.seed, r->step++, 0xd50), &bl, err);
+    if (st) return st;
     double bmean = bl / ((double)B * (double)r->per_y);
     update_job u;
     memset(&u, 0, sizeof u);
@@ -340,8 +365,7 @@ static recur_status fit_batch(fit_run *r, int e, int b, double *sum, recur_error
     u.n_threads = m->n_params < RC_SERIAL_UPDATE ? 1 : m->pool.n;
     int bad = !isfinite(bmean) || !isfinite(run_update(&u));
     if (!bad && r->clip) { /* per-tensor norms: the serial path */
-        recur_status st = recur_model_apply_grads(m, err);
-        if (st) return st;
+        if ((st = recur_model_apply_grads(m, err))) return st;
         bad = !isfinite(rc_sumsq(m->params, m->n_params));
     } else if (!bad) {
         u.phase = 1;
@@ -364,7 +388,9 @@ static recur_status fit_batch(fit_run *r, int e, int b, double *sum, recur_error
  * progress. *stop is set when patience has run out. */
 static recur_status fit_epoch_end(fit_run *r, int e, double loss, int *stop, recur_error *err)
 {
-    double vl = r->nv ? eval_loss(r->m, r->xv, r->yv, r->nv, r->T, r->bs) : NAN;
+    double vl = NAN;
+    recur_status st = r->nv ? eval_loss(r->m, r->xv, r->yv, r->nv, r->T, r->bs, &vl, err) : RECUR_OK;
+    if (st) return st;
     double mon = r->nv ? vl : loss;
     int improved = mon < r->best_val;
     if (improved) {
@@ -395,7 +421,7 @@ static recur_status fit_epoch_end(fit_run *r, int e, double loss, int *stop, rec
     p.best = r->best_val;
     p.best_epoch = r->best_epoch;
     p.wait = r->wait;
-    recur_status st = fit_report(r, &p, err);
+    st = fit_report(r, &p, err);
     *stop = r->o.patience > 0 && r->wait >= r->o.patience;
     return st;
 }
@@ -451,7 +477,9 @@ recur_status recur_model_fit(recur_model *m, const recur_float *x, const recur_f
     rc_blas_enter();
     if (!(st = prepare(m, r.o.threads, r.bs, T, err)) && !(st = fit_alloc(&r, err))) {
         fit_start(&r);
+        m->peers = r.o.peers;
         st = fit_epochs(&r, err);
+        m->peers = NULL;
     }
     rc_blas_leave();
     fit_free(&r);
@@ -474,7 +502,8 @@ recur_status recur_model_predict(recur_model *m, const recur_float *x, size_t n,
         const size_t per_x = (size_t)T * m->F, per_y = rc_out_size(m, 1, T);
         for (size_t i = 0; i < n; i += (size_t)bs) {
             int B = (int)((n - i) < (size_t)bs ? (n - i) : (size_t)bs);
-            run_batch(m, x + i * per_x, NULL, y_out + i * per_y, B, T, 0, 0);
+            double unused;
+            run_batch(m, x + i * per_x, NULL, y_out + i * per_y, B, T, 0, 0, &unused, NULL); /* cannot fail */
         }
     }
     rc_blas_leave();

@@ -60,8 +60,7 @@ void recur_model_free(recur_model *m)
     }
     recur_optimizer_free(m->opt);
     free(m->params);
-    free(m->grads);
-    free(m->chunk_grads);
+    free(m->grads); /* chunk_grads lies in the same block */
     free(m);
 }
 
@@ -211,22 +210,21 @@ recur_status recur_model_compile(recur_model *m, const recur_compile_opts *opts,
     recur_optimizer_state *opt = NULL;
     recur_status st = recur_optimizer_new(&o.optim, n, &opt, err);
     if (st) return st;
-    recur_float *p = calloc(n ? n : 1, sizeof *p), *g = calloc(n ? n : 1, sizeof *g);
-    recur_float *cg = rc_calloc3(RC_MAX_CHUNKS - 1, n ? n : 1, sizeof *cg);
-    if (!p || !g || !cg) {
+    /* grads and the chunk gradients are one block, chunk c at grads + c * n, so
+     * that recur_peers.exchange sees every chunk in one array */
+    recur_float *p = calloc(n ? n : 1, sizeof *p), *g = rc_calloc3(RC_MAX_CHUNKS, n ? n : 1, sizeof *g);
+    if (!p || !g) {
         free(p);
         free(g);
-        free(cg);
         recur_optimizer_free(opt);
         return rc_error(err, RECUR_E_NOMEM, "model: out of memory for %zu parameters", n);
     }
     free(m->params);
     free(m->grads);
-    free(m->chunk_grads);
     recur_optimizer_free(m->opt);
     m->params = p;
     m->grads = g;
-    m->chunk_grads = cg;
+    m->chunk_grads = g + (n ? n : 1);
     m->opt = opt;
     m->n_params = n;
     m->copts = o;

@@ -6,7 +6,10 @@
  * chunks, a number that depends on B only. Each chunk's gradient goes to its
  * own buffer and the buffers are summed in chunk order, so weights are
  * bit-identical for any thread count. Threads take chunks round-robin, each in
- * its own workspace with single-threaded GEMMs.
+ * its own workspace with single-threaded GEMMs. A data-parallel fit
+ * (recur_fit_opts.peers) splits the chunks over processes the same way:
+ * each computes a contiguous range, the exchange hands every process all
+ * chunks, and every process sums them in chunk order.
  */
 #ifndef RECUR_TRAIN_H
 #define RECUR_TRAIN_H
@@ -53,7 +56,9 @@ struct recur_model {
     recur_optimizer_state *opt;
     rc_ws *ws[RC_MAX_THREADS];  /* one per pool thread, allocated on first use; ws[0] also
                                  * serves the low-level API */
-    recur_float *chunk_grads;   /* (RC_MAX_CHUNKS - 1, n_params): chunks 1.. (chunk 0 uses grads) */
+    recur_float *chunk_grads;   /* (RC_MAX_CHUNKS - 1, n_params): chunks 1.., in the block of grads
+                                 * (chunk 0), right after it */
+    const recur_peers *peers;   /* during a data-parallel fit: the chunks' other processes; else NULL */
     rc_pool pool;
     int pool_started;
     uint64_t dropout_step;      /* advances every training forward */
