@@ -411,18 +411,9 @@ int cli_plot(const char *path, const char *title, const char *xlabel, const char
              size_t n, const recur_plot_series *ser, int n_series, double boundary_x)
 {
     recur_error err;
-    recur_plot_opts o;
-    memset(&o, 0, sizeof o);
-    o.title = title;
-    o.xlabel = xlabel;
-    o.ylabel = ylabel;
-    o.x = x;
-    o.x_is_date = dates;
-    o.n = n;
-    o.series = ser;
-    o.n_series = n_series;
-    o.boundary_x = boundary_x;
-    o.boundary_label = isnan(boundary_x) ? NULL : "train | test";
+    recur_plot_opts o = {.title = title, .xlabel = xlabel, .ylabel = ylabel, .x = x, .x_is_date = dates, .n = n,
+                         .series = ser, .n_series = n_series, .boundary_x = boundary_x,
+                         .boundary_label = isnan(boundary_x) ? NULL : "train | test"};
     return recur_plot_lines(path, &o, &err) != RECUR_OK ? cli_fail(&err) : 0;
 }
 

@@ -778,15 +778,8 @@ recur_status recur_export_c(recur_model *m, const recur_pipeline *p, int timeste
         return rc_error(err, RECUR_E_INVALID, "export: the pipeline predicts %d values but the model outputs %d",
                         p->horizon, recur_model_n_outputs(m));
 
-    gen g;
-    memset(&g, 0, sizeof g);
-    g.name = name;
-    g.m = m;
-    g.p = p;
-    g.T = timesteps;
-    g.F = recur_model_n_features(m);
-    g.O = recur_model_n_outputs(m);
-    g.seq = recur_model_returns_sequences(m);
+    gen g = {.name = name, .m = m, .p = p, .T = timesteps, .F = recur_model_n_features(m),
+             .O = recur_model_n_outputs(m), .seq = recur_model_returns_sequences(m)};
     g.out_size = (size_t)g.O * (g.seq ? (size_t)g.T : 1);
     char spec[1024];
     size_t need = recur_model_spec(m, spec, sizeof spec);

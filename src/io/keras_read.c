@@ -402,11 +402,7 @@ recur_status recur_keras_load(const char *path, recur_model **out, recur_pipelin
     if (!path || !out) return rc_error(err, RECUR_E_INVALID, "recur_keras_load: path and out are required");
     *out = NULL;
     rc_keras_h5_quiet();
-    src s;
-    memset(&s, 0, sizeof s);
-    s.c.path = path;
-    s.c.err = err;
-    s.file = -1;
+    src s = {.c = {.path = path, .err = err}, .file = -1};
     recur_status st = load(&s, out, p, info);
     src_close(&s);
     return st;
@@ -556,11 +552,7 @@ recur_status recur_keras_load_optimizer(const char *path, recur_model *m, int *l
     if (recur_model_n_weights(m) <= 0)
         return rc_error(err, RECUR_E_STATE, "recur_keras_load_optimizer: compile the model first");
     rc_keras_h5_quiet();
-    src s;
-    memset(&s, 0, sizeof s);
-    s.c.path = path;
-    s.c.err = err;
-    s.file = -1;
+    src s = {.c = {.path = path, .err = err}, .file = -1};
     recur_status st = load_optimizer(&s, m, loaded);
     src_close(&s);
     return st;

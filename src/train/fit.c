@@ -110,17 +110,8 @@ static recur_status prepare(recur_model *m, int threads, int maxB, int T, recur_
 static recur_status run_batch(recur_model *m, const recur_float *x, const recur_float *y, recur_float *pred, int B,
                               int T, int training, uint64_t stream, double *loss, recur_error *err)
 {
-    job j;
-    memset(&j, 0, sizeof j);
-    j.m = m;
-    j.x = x;
-    j.y = y;
-    j.pred = pred;
-    j.B = B;
-    j.T = T;
-    j.training = training;
-    j.stream = stream;
-    j.n_chunks = n_chunks_for(B);
+    job j = {.m = m, .x = x, .y = y, .pred = pred, .B = B, .T = T, .training = training, .stream = stream,
+             .n_chunks = n_chunks_for(B)};
     const recur_peers *pe = y && !pred ? m->peers : NULL;
     j.c_lo = pe ? (int)((long)j.n_chunks * pe->rank / pe->size) : 0;
     j.c_hi = pe ? (int)((long)j.n_chunks * (pe->rank + 1) / pe->size) : j.n_chunks;

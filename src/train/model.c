@@ -124,14 +124,7 @@ static recur_status add_layer(recur_model *m, rc_layer *L, recur_error *err)
 static recur_status add_rnn(recur_model *m, recur_layer_kind kind, int G, const rc_layer_ops *ops, int units,
                             int rs, int ra, recur_error *err)
 {
-    rc_layer L;
-    memset(&L, 0, sizeof L);
-    L.kind = kind;
-    L.ops = ops;
-    L.G = G;
-    L.units = units;
-    L.return_sequences = rs != 0;
-    L.reset_after = ra != 0;
+    rc_layer L = {.kind = kind, .ops = ops, .G = G, .units = units, .return_sequences = rs != 0, .reset_after = ra != 0};
     return add_layer(m, &L, err);
 }
 
@@ -152,34 +145,19 @@ recur_status recur_model_add_rnn(recur_model *m, int units, int return_sequences
 
 recur_status recur_model_add_dense(recur_model *m, int units, recur_activation act, recur_error *err)
 {
-    rc_layer L;
-    memset(&L, 0, sizeof L);
-    L.kind = RECUR_LAYER_DENSE;
-    L.ops = &rc_dense_ops;
-    L.G = 1;
-    L.units = units;
-    L.act = act;
+    rc_layer L = {.kind = RECUR_LAYER_DENSE, .ops = &rc_dense_ops, .G = 1, .units = units, .act = act};
     return add_layer(m, &L, err);
 }
 
 recur_status recur_model_add_dropout(recur_model *m, float rate, recur_error *err)
 {
-    rc_layer L;
-    memset(&L, 0, sizeof L);
-    L.kind = RECUR_LAYER_DROPOUT;
-    L.ops = &rc_dropout_ops;
-    L.rate = rate;
+    rc_layer L = {.kind = RECUR_LAYER_DROPOUT, .ops = &rc_dropout_ops, .rate = rate};
     return add_layer(m, &L, err);
 }
 
 recur_compile_opts recur_compile_opts_default(void)
 {
-    recur_compile_opts o;
-    memset(&o, 0, sizeof o);
-    o.loss = RECUR_LOSS_MSE;
-    o.optim = recur_optim_opts_default(RECUR_OPT_RMSPROP);
-    o.seed = 42;
-    return o;
+    return (recur_compile_opts){.loss = RECUR_LOSS_MSE, .optim = recur_optim_opts_default(RECUR_OPT_RMSPROP), .seed = 42};
 }
 
 recur_status recur_model_compile(recur_model *m, const recur_compile_opts *opts, recur_error *err)
