@@ -66,6 +66,7 @@ static void help(void)
            "Model:\n"
            "  --layers SPEC           layer spec (default: \"" CLI_TUTORIAL_SPEC "\")\n"
            "                          items: lstm(H[,seq]) gru(H[,seq][,reset_before]) rnn(H[,seq])\n"
+           "                          (lstm and gru also take a gate: hard_sigmoid or hard_sigmoid_k2)\n"
            "                          dense(N[,relu|tanh|sigmoid|linear]) dropout(R)\n"
            "                          The model must output one value per --horizon step: with\n"
            "                          --horizon H > 1 a final dense(1) is widened to dense(H); any other\n"

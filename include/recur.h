@@ -130,7 +130,9 @@ typedef enum {
     RECUR_ACT_LINEAR = 0,
     RECUR_ACT_RELU,
     RECUR_ACT_TANH,
-    RECUR_ACT_SIGMOID
+    RECUR_ACT_SIGMOID,
+    RECUR_ACT_HARD_SIGMOID,    /* Keras 3: relu6(x + 3) / 6 = clip(x/6 + 1/2, 0, 1) */
+    RECUR_ACT_HARD_SIGMOID_K2  /* Keras 2: clip(0.2 x + 0.5, 0, 1) */
 } recur_activation;
 
 typedef enum { RECUR_LOSS_MSE = 0, RECUR_LOSS_MAE } recur_loss;
@@ -212,12 +214,21 @@ typedef struct {
     int return_sequences; /* recurrent layers */
     int reset_after;      /* GRU */
     recur_activation act; /* Dense */
+    recur_activation recurrent_act; /* LSTM and GRU gates (not the candidate): SIGMOID (default),
+                                     * HARD_SIGMOID or HARD_SIGMOID_K2 */
     float rate;           /* Dropout */
     int in_dim;           /* width of the layer's input per step */
     size_t n_params;
 } recur_layer_info;
 
 recur_status recur_model_layer(const recur_model *m, int index, recur_layer_info *out, recur_error *err);
+/* Keras's recurrent_activation of LSTM layer or GRU layer `index`: the
+ * activation of the input/forget/output (LSTM) or update/reset (GRU) gates:
+ * RECUR_ACT_SIGMOID (the default), RECUR_ACT_HARD_SIGMOID (Keras 3's) or
+ * RECUR_ACT_HARD_SIGMOID_K2 (Keras 2's). The weights are unchanged; the
+ * hard sigmoids run on the portable kernels (no AVX-512 cell pass). */
+recur_status recur_model_set_recurrent_activation(recur_model *m, int index, recur_activation act,
+                                                  recur_error *err);
 
 /* One weight tensor, Keras get_weights() order. `data` points into the model's
  * parameter block (owned by the model; valid until recur_model_free or compile). */

@@ -179,6 +179,25 @@ static void t_gru_ra0_seq(void **s) { (void)s, gru_case(1, 0, 0); }
 static void t_gru_ra0_last(void **s) { (void)s, gru_case(0, 0, 0); }
 static void t_gru_ra0_state(void **s) { (void)s, gru_case(1, 1, 0); }
 
+/* Hard-sigmoid gates (Keras 3's and Keras 2's): clipped where the pre-
+ * activation is past +-3 (+-2.5), so some gradients are exactly 0; the
+ * central differences agree as long as no pre-activation sits within the
+ * step of a kink, which the checker's step makes unlikely at these sizes. */
+static void hard_case(int gru, recur_activation ga, int state)
+{
+    fixture f = make(2, 3, 5);
+    if (gru) assert_int_equal(recur_model_add_gru(f.m, 4, 1, gru == 1, NULL), RECUR_OK);
+    else assert_int_equal(recur_model_add_lstm(f.m, 4, 1, NULL), RECUR_OK);
+    assert_int_equal(recur_model_set_recurrent_activation(f.m, 0, ga, NULL), RECUR_OK);
+    compile(&f);
+    f.layer0_state = state, f.lstm0 = !gru;
+    run_check(&f);
+}
+static void t_lstm_hard(void **s) { (void)s, hard_case(0, RECUR_ACT_HARD_SIGMOID, 1); }
+static void t_lstm_hard_k2(void **s) { (void)s, hard_case(0, RECUR_ACT_HARD_SIGMOID_K2, 0); }
+static void t_gru_hard(void **s) { (void)s, hard_case(1, RECUR_ACT_HARD_SIGMOID, 1); }
+static void t_gru_ra0_hard_k2(void **s) { (void)s, hard_case(2, RECUR_ACT_HARD_SIGMOID_K2, 0); }
+
 static void rnn_case(int seq, int state)
 {
     fixture f = make(3, 2, 6);
@@ -261,6 +280,8 @@ int main(void)
         cmocka_unit_test(t_lstm_seq),      cmocka_unit_test(t_lstm_last),     cmocka_unit_test(t_lstm_state),
         cmocka_unit_test(t_gru_seq),       cmocka_unit_test(t_gru_last),      cmocka_unit_test(t_gru_state),
         cmocka_unit_test(t_gru_ra0_seq),   cmocka_unit_test(t_gru_ra0_last),  cmocka_unit_test(t_gru_ra0_state),
+        cmocka_unit_test(t_lstm_hard),     cmocka_unit_test(t_lstm_hard_k2),  cmocka_unit_test(t_gru_hard),
+        cmocka_unit_test(t_gru_ra0_hard_k2),
         cmocka_unit_test(t_rnn_seq),       cmocka_unit_test(t_rnn_last),      cmocka_unit_test(t_rnn_state),
         cmocka_unit_test(t_dense_linear),  cmocka_unit_test(t_dense_tanh),    cmocka_unit_test(t_dense_sigmoid),
         cmocka_unit_test(t_dense_relu),    cmocka_unit_test(t_model_stack),   cmocka_unit_test(t_model_mse),

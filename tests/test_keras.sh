@@ -204,6 +204,75 @@ else
     echo "SKIP: python3 h5py not found: the written .keras is not checked by an independent reader"
 fi
 
+# ====== hard_sigmoid gates, against an independent numpy forward pass ======
+# bingqi.h5 (tf.keras 2.3.0) with its LSTMs' recurrent_activation edited to
+# hard_sigmoid (Keras 2's: clip(0.2x + 0.5)), and the same weights written as
+# a Keras 3 file (hard_sigmoid = relu6(x + 3) / 6): recur's predictions
+# against numpy's float64 forward pass of each formula.
+if [ -r "$KD/bingqi.h5" ] && $PY -c "import h5py, numpy" 2> /dev/null; then
+    cat > hard.py << 'EOF_PY'
+import json, shutil, sys
+import h5py, numpy as np
+src, out2, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+shutil.copyfile(src, out2)
+f = h5py.File(out2, "r+")
+cfg = json.loads(f.attrs["model_config"])
+for L in cfg["config"]["layers"]:
+    if L["class_name"] == "LSTM":
+        L["config"]["recurrent_activation"] = "hard_sigmoid"
+f.attrs["model_config"] = json.dumps(cfg)
+if mode == "k3":
+    f.attrs["keras_version"] = "3.4.1"
+hs = (lambda x: np.clip(0.2 * x + 0.5, 0, 1)) if mode == "k2" else (lambda x: np.clip(x + 3, 0, 6) / 6)
+def weights(name):
+    g = f["model_weights"][name]
+    return [np.array(g[n], dtype=np.float64) for n in [x.decode() if isinstance(x, bytes) else x for x in g.attrs["weight_names"]]]
+T, N = 90, 4
+x = np.array([[[0.5 + 0.4 * np.sin(0.3 * t + n + 0.7 * 0)] for t in range(T)] for n in range(N)])
+h = x
+for L in cfg["config"]["layers"]:
+    c, name = L["class_name"], L["config"]["name"]
+    if c == "LSTM":
+        W, U, b = weights(name)
+        H = U.shape[0]
+        hs_, cs = np.zeros((N, H)), np.zeros((N, H))
+        seq = []
+        for t in range(h.shape[1]):
+            z = h[:, t, :] @ W + hs_ @ U + b
+            i, fg, g, o = hs(z[:, :H]), hs(z[:, H:2*H]), np.tanh(z[:, 2*H:3*H]), hs(z[:, 3*H:])
+            cs = fg * cs + i * g
+            hs_ = o * np.tanh(cs)
+            seq.append(hs_)
+        h = np.stack(seq, 1) if L["config"]["return_sequences"] else hs_
+    elif c == "Dense":
+        W, b = weights(name)
+        h = h @ W + b
+f.close()
+for v in h[:, 0]:
+    print("%.17g" % v)
+EOF_PY
+    windows 4 90 1 > w90.txt
+    for mode in k2 k3; do
+        if $PY hard.py "$KD/bingqi.h5" hard_$mode.h5 $mode > want_$mode.txt 2> py.err; then
+            expect 0 "" "predict with hard_sigmoid gates ($mode)" predict --model hard_$mode.h5 --windows w90.txt
+            check "hard_sigmoid ($mode): recur within 1e-5 of numpy's float64 forward pass" sh -c "paste -d' ' out.txt want_$mode.txt |
+                awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > w) w = d; a = \$2 < 0 ? -\$2 : \$2; if (a > s) s = a; n++ }
+                     END { exit !(n == 4 && w <= 1e-5 * s) }'"
+        else
+            bad "hard.py ($mode) failed: $(head -c 300 py.err)"
+        fi
+    done
+    check "Keras 2 and Keras 3 hard_sigmoid differ on these windows" sh -c "! cmp -s want_k2.txt want_k3.txt"
+    expect 0 "" "summary shows the Keras 2 gates" summary --model hard_k2.h5
+    check "the spec names hard_sigmoid_k2" grep -q "hard_sigmoid_k2" out.txt
+    expect 0 "" "import keeps the gates" import hard_k3.h5 --out hard.safetensors
+    expect 0 "" "export --keras of Keras 3 hard_sigmoid gates" export --model hard.safetensors --keras hard3.keras
+    expect 1 "Keras 3 has no name for" "export --keras refuses Keras 2's hard_sigmoid" export --model hard_k2.h5 \
+        --keras hard2.keras
+else
+    echo "SKIP: ../shared/keras/bingqi.h5 or python3 h5py/numpy missing: hard_sigmoid is not checked against numpy"
+fi
+
 # ====== rmsprop-keras2 ======
 expect 0 "" "train with rmsprop-keras2 and a checkpoint" train --data small.csv --layers "lstm(4) dense(1)" --timestep 10 \
     --optimizer rmsprop-keras2 --epochs 1 --quiet --checkpoint c.ckpt --out k2.safetensors --threads 1

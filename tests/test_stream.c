@@ -100,6 +100,9 @@ static void t_gru(void **st)
     (void)st;
     check_matches_predict("gru(17,seq) gru(9) dense(2,sigmoid)", 3, 25);
     check_matches_predict("gru(12,seq,reset_before) gru(5,reset_before) dense(1)", 2, 25);
+    /* hard-sigmoid gates: the layers' portable path against the step's */
+    check_matches_predict("lstm(9,seq,hard_sigmoid) gru(6,seq,hard_sigmoid_k2) gru(4,reset_before,hard_sigmoid) dense(2)",
+                          2, 20);
 }
 
 static void t_rnn_dense(void **st)

@@ -207,6 +207,20 @@ static double sig_d(double x)
     return e / (1.0 + e);
 }
 
+/* The generated code's gate(a, x) code of a layer: 0 sigmoid, 1 and 2 the hard sigmoids. */
+static int gate_code(const recur_layer_info *li)
+{
+    return li->recurrent_act == RECUR_ACT_HARD_SIGMOID ? 1 : li->recurrent_act == RECUR_ACT_HARD_SIGMOID_K2 ? 2 : 0;
+}
+
+/* The same gate as the generated code computes it. */
+static double gate_d(int a, double x)
+{
+    if (a == 0) return sig_d(x);
+    double y = a == 1 ? (x + 3.0) / 6.0 : 0.2 * x + 0.5;
+    return y < 0.0 ? 0.0 : y > 1.0 ? 1.0 : y;
+}
+
 /* y (n) += x (k) W, W (k, ld), its first n columns */
 static void mv_d(double *y, const double *x, const recur_float *W, int k, int n, int ld)
 {
@@ -223,14 +237,15 @@ static void bias_d(double *y, const recur_float *b, int n)
  * Dense); z is scratch. Returns the layer's output. */
 static const double *step_d(const layer_view *v, const double *x, double *h, double *c, double *z)
 {
-    const int I = v->info.in_dim, H = v->info.units;
+    const int I = v->info.in_dim, H = v->info.units, ga = gate_code(&v->info);
     switch (v->info.kind) {
     case RECUR_LAYER_LSTM:
         bias_d(z, v->b, 4 * H);
         mv_d(z, x, v->W, I, 4 * H, 4 * H);
         mv_d(z, h, v->U, H, 4 * H, 4 * H);
         for (int j = 0; j < H; j++) {
-            double i = sig_d(z[j]), f = sig_d(z[H + j]), gg = tanh(z[2 * H + j]), o = sig_d(z[3 * H + j]);
+            double i = gate_d(ga, z[j]), f = gate_d(ga, z[H + j]), gg = tanh(z[2 * H + j]);
+            double o = gate_d(ga, z[3 * H + j]);
             c[j] = f * c[j] + i * gg;
             h[j] = o * tanh(c[j]);
         }
@@ -243,14 +258,14 @@ static const double *step_d(const layer_view *v, const double *x, double *h, dou
             mv_d(z, x, v->W, I, 3 * H, 3 * H);
             mv_d(m2, h, v->U, H, 3 * H, 3 * H);
             for (int j = 0; j < H; j++) {
-                double u = sig_d(z[j] + m2[j]), r = sig_d(z[H + j] + m2[H + j]);
+                double u = gate_d(ga, z[j] + m2[j]), r = gate_d(ga, z[H + j] + m2[H + j]);
                 double hh = tanh(z[2 * H + j] + r * m2[2 * H + j]);
                 h[j] = u * h[j] + (1 - u) * hh;
             }
         } else {
             mv_d(z, x, v->W, I, 3 * H, 3 * H);
             mv_d(z, h, v->U, H, 2 * H, 3 * H);
-            for (int j = 0; j < 2 * H; j++) z[j] = sig_d(z[j]);
+            for (int j = 0; j < 2 * H; j++) z[j] = gate_d(ga, z[j]);
             for (int j = 0; j < H; j++) m2[j] = z[H + j] * h[j];
             mv_d(z + 2 * H, m2, v->U + 2 * H, H, H, 3 * H);
             for (int j = 0; j < H; j++) h[j] = z[j] * h[j] + (1 - z[j]) * tanh(z[2 * H + j]);
@@ -443,16 +458,26 @@ static void emit_kernels(FILE *f, const gen *g)
           "    e = exp(x);\n"
           "    return e / (1.0 + e);\n}\n\n",
           f);
+    if (has[RECUR_LAYER_LSTM] || has[RECUR_LAYER_GRU])
+        fputs("/* an LSTM's or GRU's gate activation: 0 sigmoid, 1 Keras 3's hard_sigmoid\n"
+              " * relu6(x + 3) / 6, 2 Keras 2's hard_sigmoid clip(0.2 x + 0.5) */\n"
+              "static double gate(int a, double x)\n{\n"
+              "    double y;\n"
+              "    if (a == 0) return sig(x);\n"
+              "    y = a == 1 ? (x + 3.0) / 6.0 : 0.2 * x + 0.5;\n"
+              "    return y < 0.0 ? 0.0 : y > 1.0 ? 1.0 : y;\n}\n\n",
+              f);
     if (has[RECUR_LAYER_LSTM])
         fputs("/* LSTM step: z = b + x W + h U (i|f|c|o); c = f c + i g; h = o tanh(c). z: 4H scratch */\n"
               "static void lstm(double *h, double *c, double *z, const double *x, const float *W, const float *U,\n"
-              "                 const float *b, int I, int H)\n{\n"
+              "                 const float *b, int I, int H, int ga)\n{\n"
               "    int j;\n"
               "    set_bias(z, b, 4 * H);\n"
               "    matvec(z, x, W, I, 4 * H, 4 * H);\n"
               "    matvec(z, h, U, H, 4 * H, 4 * H);\n"
               "    for (j = 0; j < H; j++) {\n"
-              "        double i = sig(z[j]), f = sig(z[H + j]), g = tanh(z[2 * H + j]), o = sig(z[3 * H + j]);\n"
+              "        double i = gate(ga, z[j]), f = gate(ga, z[H + j]), g = tanh(z[2 * H + j]);\n"
+              "        double o = gate(ga, z[3 * H + j]);\n"
               "        c[j] = f * c[j] + i * g;\n"
               "        h[j] = o * tanh(c[j]);\n"
               "    }\n}\n\n",
@@ -461,7 +486,7 @@ static void emit_kernels(FILE *f, const gen *g)
         fputs("/* GRU step, reset_after: mx = b0 + x W, mh = b1 + h U (z|r|h);\n"
               " * z, r = sig(mx + mh); hh = tanh(mx_h + r mh_h); h = z h + (1 - z) hh. z: 6H scratch */\n"
               "static void gru_ra(double *h, double *z, const double *x, const float *W, const float *U,\n"
-              "                   const float *b, int I, int H)\n{\n"
+              "                   const float *b, int I, int H, int ga)\n{\n"
               "    int j;\n"
               "    double *mh = z + 3 * H;\n"
               "    set_bias(z, b, 3 * H);\n"
@@ -469,7 +494,7 @@ static void emit_kernels(FILE *f, const gen *g)
               "    matvec(z, x, W, I, 3 * H, 3 * H);\n"
               "    matvec(mh, h, U, H, 3 * H, 3 * H);\n"
               "    for (j = 0; j < H; j++) {\n"
-              "        double u = sig(z[j] + mh[j]), r = sig(z[H + j] + mh[H + j]);\n"
+              "        double u = gate(ga, z[j] + mh[j]), r = gate(ga, z[H + j] + mh[H + j]);\n"
               "        double hh = tanh(z[2 * H + j] + r * mh[2 * H + j]);\n"
               "        h[j] = u * h[j] + (1 - u) * hh;\n"
               "    }\n}\n\n",
@@ -478,13 +503,13 @@ static void emit_kernels(FILE *f, const gen *g)
         fputs("/* GRU step, reset_before: a = b + x W; a_zr += h U_zr; z, r = sig(a_zr);\n"
               " * a_h += (r h) U_h; h = z h + (1 - z) tanh(a_h). z: 4H scratch (a, then r h) */\n"
               "static void gru_rb(double *h, double *z, const double *x, const float *W, const float *U,\n"
-              "                   const float *b, int I, int H)\n{\n"
+              "                   const float *b, int I, int H, int ga)\n{\n"
               "    int j;\n"
               "    double *rh = z + 3 * H;\n"
               "    set_bias(z, b, 3 * H);\n"
               "    matvec(z, x, W, I, 3 * H, 3 * H);\n"
               "    matvec(z, h, U, H, 2 * H, 3 * H);\n"
-              "    for (j = 0; j < 2 * H; j++) z[j] = sig(z[j]);\n"
+              "    for (j = 0; j < 2 * H; j++) z[j] = gate(ga, z[j]);\n"
               "    for (j = 0; j < H; j++) rh[j] = z[H + j] * h[j];\n"
               "    matvec(z + 2 * H, rh, U + 2 * H, H, H, 3 * H);\n"
               "    for (j = 0; j < H; j++) h[j] = z[j] * h[j] + (1 - z[j]) * tanh(z[2 * H + j]);\n"
@@ -536,12 +561,12 @@ static void emit_advance(FILE *f, const gen *g)
         if (l == g->last_rec + 1 && g->last_rec >= 0) fputs("    if (!head) return;\n", f);
         switch (li->kind) {
         case RECUR_LAYER_LSTM:
-            fprintf(f, "    lstm(s->h%d, s->c%d, s->z, v, L%d_W, L%d_U, %s, %d, %d);\n    v = s->h%d;\n", l, l, l, l, b,
-                    li->in_dim, li->units, l);
+            fprintf(f, "    lstm(s->h%d, s->c%d, s->z, v, L%d_W, L%d_U, %s, %d, %d, %d);\n    v = s->h%d;\n", l, l, l, l,
+                    b, li->in_dim, li->units, gate_code(li), l);
             break;
         case RECUR_LAYER_GRU:
-            fprintf(f, "    %s(s->h%d, s->z, v, L%d_W, L%d_U, %s, %d, %d);\n    v = s->h%d;\n",
-                    li->reset_after ? "gru_ra" : "gru_rb", l, l, l, b, li->in_dim, li->units, l);
+            fprintf(f, "    %s(s->h%d, s->z, v, L%d_W, L%d_U, %s, %d, %d, %d);\n    v = s->h%d;\n",
+                    li->reset_after ? "gru_ra" : "gru_rb", l, l, l, b, li->in_dim, li->units, gate_code(li), l);
             break;
         case RECUR_LAYER_RNN:
             fprintf(f, "    rnn(s->h%d, s->z, v, L%d_W, L%d_U, %s, %d, %d);\n    v = s->h%d;\n", l, l, l, b, li->in_dim,

@@ -53,6 +53,7 @@ typedef struct {
     recur_layer_kind kind;
     int units, return_sequences, reset_after;
     recur_activation act;
+    recur_activation rec_act; /* LSTM, GRU gates (0 or RECUR_ACT_SIGMOID: sigmoid) */
     float rate;
 } rc_mf_layer;
 

@@ -18,6 +18,7 @@ typedef struct {
     recur_layer_kind kind;
     int units, return_sequences, reset_after, use_bias;
     recur_activation act; /* Dense */
+    recur_activation rec_act; /* LSTM, GRU gates */
     float rate;           /* Dropout */
     char name[128];       /* Keras layer name: the legacy HDF5 group */
     char path[96];        /* .keras weights group, "layers/lstm_1" */
@@ -34,7 +35,7 @@ typedef struct {
 
 /* The model config (`config.json`, or a legacy file's `model_config`) ->
  * *km. Refuses with one line naming the layer and what is unsupported. */
-recur_status rc_keras_parse_config(const rc_mf_ctx *c, const json_t *root, rc_keras_model *km);
+recur_status rc_keras_parse_config(const rc_mf_ctx *c, const json_t *root, int keras2, rc_keras_model *km);
 /* A compiled recur model of km's layers (weights still Keras-initialised). */
 recur_status rc_keras_build(const rc_mf_ctx *c, const rc_keras_model *km, recur_model **out);
 /* The Keras 3 `config.json` document of a compiled model whose inputs are

@@ -51,6 +51,7 @@ char *rc_keras_h5_attr_text(hid_t obj, const char *name)
     sp = H5Aget_space(a);
     if (t < 0 || sp < 0 || H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1) goto done;
     mt = H5Tcopy(H5T_C_S1);
+    H5Tset_cset(mt, H5Tget_cset(t)); /* h5py writes str as UTF-8: read it as such (no conversion) */
     if (H5Tis_variable_str(t) > 0) {
         char *s = NULL;
         if (H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Aread(a, mt, &s) < 0) goto done;
@@ -124,6 +125,7 @@ static int read_list(hid_t a, strlist *l)
         goto done;
     }
     mt = H5Tcopy(H5T_C_S1);
+    H5Tset_cset(mt, H5Tget_cset(t));
     if (H5Tis_variable_str(t) > 0) {
         char **v = calloc((size_t)n, sizeof *v);
         if (!v || H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Aread(a, mt, v) < 0) {

@@ -116,6 +116,25 @@ static recur_status check_cell_act(const where *w, const json_t *o, const char *
                       : NULL);
 }
 
+/* An LSTM's or GRU's recurrent_activation: sigmoid (also when absent), or
+ * hard_sigmoid, which is Keras 2's clip(0.2x + 0.5) in a file Keras 2 wrote
+ * and Keras 3's relu6(x + 3) / 6 otherwise. */
+static recur_status gate_act(const where *w, const json_t *o, int keras2, recur_activation *out)
+{
+    const json_t *v = json_object_get(o, "recurrent_activation");
+    const char *s = v ? act_text(v) : "sigmoid";
+    *out = RECUR_ACT_SIGMOID;
+    if (s && strcmp(s, "sigmoid") == 0) return RECUR_OK;
+    if (s && strcmp(s, "hard_sigmoid") == 0) {
+        *out = keras2 ? RECUR_ACT_HARD_SIGMOID_K2 : RECUR_ACT_HARD_SIGMOID;
+        return RECUR_OK;
+    }
+    char buf[200];
+    snprintf(buf, sizeof buf, "recurrent_activation \"%.40s\" is not supported (sigmoid or hard_sigmoid)",
+             s ? s : "<not a name>");
+    return refuse(w, buf, NULL);
+}
+
 static recur_status get_units(const where *w, const json_t *o, int *units)
 {
     const json_t *v = json_object_get(o, "units");
@@ -165,7 +184,7 @@ static recur_status find_shape(const where *w, const json_t *lc, int *found, rc_
     return RECUR_OK;
 }
 
-static recur_status parse_layer(const where *w, const json_t *lc, rc_keras_layer *L)
+static recur_status parse_layer(const where *w, const json_t *lc, int keras2, rc_keras_layer *L)
 {
     recur_status st;
     L->use_bias = get_bool(lc, "use_bias", 1);
@@ -197,7 +216,7 @@ static recur_status parse_layer(const where *w, const json_t *lc, rc_keras_layer
     L->return_sequences = get_bool(lc, "return_sequences", 0);
     if (L->return_sequences < 0) return refuse(w, "\"return_sequences\" is not a boolean", NULL);
     if ((st = check_cell_act(w, lc, "activation", "tanh"))) return st;
-    if (L->kind != RECUR_LAYER_RNN && (st = check_cell_act(w, lc, "recurrent_activation", "sigmoid"))) return st;
+    if (L->kind != RECUR_LAYER_RNN && (st = gate_act(w, lc, keras2, &L->rec_act))) return st;
     if (L->kind == RECUR_LAYER_GRU) {
         L->reset_after = get_bool(lc, "reset_after", 1);
         if (L->reset_after < 0) return refuse(w, "\"reset_after\" is not a boolean", NULL);
@@ -205,7 +224,7 @@ static recur_status parse_layer(const where *w, const json_t *lc, rc_keras_layer
     return RECUR_OK;
 }
 
-recur_status rc_keras_parse_config(const rc_mf_ctx *c, const json_t *root, rc_keras_model *km)
+recur_status rc_keras_parse_config(const rc_mf_ctx *c, const json_t *root, int keras2, rc_keras_model *km)
 {
     memset(km, 0, sizeof *km);
     const json_t *cn = json_object_get(root, "class_name"), *cfg = json_object_get(root, "config");
@@ -250,7 +269,7 @@ recur_status rc_keras_parse_config(const rc_mf_ctx *c, const json_t *root, rc_ke
         char sn[64];
         rc_keras_layer_name(L->kind, count[k]++, sn, sizeof sn);
         snprintf(L->path, sizeof L->path, "layers/%s", sn);
-        if ((st = parse_layer(&w, lc, L))) return st;
+        if ((st = parse_layer(&w, lc, keras2, L))) return st;
         km->n_layers++;
     }
     if (km->n_layers == 0) return rc_mf_bad(c, "the Sequential model has no layers besides its input");
@@ -272,7 +291,8 @@ recur_status rc_keras_build(const rc_mf_ctx *c, const rc_keras_model *km, recur_
     recur_status st = recur_model_new(km->n_features, &m, &e2);
     for (int i = 0; i < km->n_layers && st == RECUR_OK; i++) {
         const rc_keras_layer *L = &km->layer[i];
-        rc_mf_layer ml = {L->kind, L->units, L->return_sequences, L->reset_after, L->act, L->rate};
+        rc_mf_layer ml = {.kind = L->kind, .units = L->units, .return_sequences = L->return_sequences,
+                          .reset_after = L->reset_after, .act = L->act, .rec_act = L->rec_act, .rate = L->rate};
         st = rc_mf_add_layer(m, &ml, &e2);
         if (st != RECUR_OK && st != RECUR_E_NOMEM) {
             recur_model_free(m);
@@ -370,7 +390,9 @@ static json_t *layer_config(const recur_layer_info *L, const char *name)
     for (int i = 0; i < 5; i++) json_object_set_new(lc, off[i], json_false());
     json_object_set_new(lc, "units", json_integer(L->units));
     json_object_set_new(lc, "activation", json_string("tanh"));
-    if (L->kind != RECUR_LAYER_RNN) json_object_set_new(lc, "recurrent_activation", json_string("sigmoid"));
+    if (L->kind != RECUR_LAYER_RNN)
+        json_object_set_new(lc, "recurrent_activation",
+                            json_string(L->recurrent_act == RECUR_ACT_HARD_SIGMOID ? "hard_sigmoid" : "sigmoid"));
     json_object_set_new(lc, "use_bias", json_true());
     json_object_set_new(lc, "kernel_initializer", initializer("GlorotUniform"));
     json_object_set_new(lc, "recurrent_initializer", initializer("OrthogonalInitializer"));

@@ -161,6 +161,16 @@ static recur_status open_zip(src *s)
     return st;
 }
 
+/* Whether Keras 2 wrote the file (its keras_version starts with "2."; legacy
+ * HDF5 files keep it as a root attribute, .keras files in metadata.json):
+ * "hard_sigmoid" means Keras 2's clip(0.2x + 0.5) there, Keras 3's
+ * relu6(x + 3) / 6 elsewhere. */
+static int written_by_keras2(const char *version, const json_t *meta)
+{
+    const char *v = version ? version : json_string_value(json_object_get(meta, "keras_version"));
+    return v && v[0] == '2' && v[1] == '.';
+}
+
 /* ====== The legacy HDF5 file ====== */
 
 static recur_status open_h5(src *s)
@@ -370,7 +380,7 @@ static recur_status load(src *s, recur_model **out, recur_pipeline *p, recur_ker
         st = rc_error(s->c.err, RECUR_E_NOMEM, "%s: out of memory", s->c.path);
         goto done;
     }
-    if ((st = rc_keras_parse_config(&s->c, cfg, s->km))) goto done;
+    if ((st = rc_keras_parse_config(&s->c, cfg, written_by_keras2(s->version, meta), s->km))) goto done;
     double need = config_params(s->km);
     if (need * 4 > (double)s->weights_size) {
         st = rc_mf_bad(&s->c, "the config needs %.0f weights (%.0f bytes) but the weights file has %zu bytes", need,
@@ -464,7 +474,7 @@ static recur_status load_optimizer(src *s, recur_model *m, int *loaded)
         json_decref(cfg);
         return rc_error(s->c.err, RECUR_E_NOMEM, "%s: out of memory", s->c.path);
     }
-    st = rc_keras_parse_config(&s->c, cfg, s->km);
+    st = rc_keras_parse_config(&s->c, cfg, written_by_keras2(s->version, NULL), s->km);
     optimizer_name(s, cfg, optname, sizeof optname);
     json_decref(cfg);
     if (st) return st;

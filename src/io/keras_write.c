@@ -201,6 +201,14 @@ recur_status recur_keras_save(const recur_model *m, const recur_pipeline *p, con
                         "cannot save \"%s\": the model has no weights yet; call recur_model_compile first", path);
     recur_status st;
     if (p && (st = rc_mf_check_pipeline(p, recur_model_n_features(m), RECUR_E_INVALID, path, err))) return st;
+    for (int l = 0; l < recur_model_n_layers(m); l++) {
+        recur_layer_info li;
+        if (recur_model_layer(m, l, &li, NULL) == RECUR_OK && li.recurrent_act == RECUR_ACT_HARD_SIGMOID_K2)
+            return rc_error(err, RECUR_E_INVALID,
+                            "cannot save \"%s\": layer %d's gates use Keras 2's hard_sigmoid (clip(0.2x + 0.5)), "
+                            "which Keras 3 has no name for (its hard_sigmoid is relu6(x + 3) / 6); export to C, or "
+                            "keep the recur model file", path, l + 1);
+    }
     rc_keras_h5_quiet();
     void *h5 = NULL, *zipbuf = NULL;
     size_t h5len = 0, ziplen = 0;

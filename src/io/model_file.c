@@ -550,9 +550,15 @@ static recur_status match_tensors(const rc_mf_ctx *c, const rc_mf_config *cfg, c
 
 recur_status rc_mf_add_layer(recur_model *m, const rc_mf_layer *L, recur_error *err)
 {
+    recur_status st;
+    const recur_activation ga = L->rec_act == RECUR_ACT_LINEAR ? RECUR_ACT_SIGMOID : L->rec_act;
     switch (L->kind) {
-    case RECUR_LAYER_LSTM: return recur_model_add_lstm(m, L->units, L->return_sequences, err);
-    case RECUR_LAYER_GRU: return recur_model_add_gru(m, L->units, L->return_sequences, L->reset_after, err);
+    case RECUR_LAYER_LSTM:
+    case RECUR_LAYER_GRU:
+        st = L->kind == RECUR_LAYER_LSTM ? recur_model_add_lstm(m, L->units, L->return_sequences, err)
+                                         : recur_model_add_gru(m, L->units, L->return_sequences, L->reset_after, err);
+        if (st || ga == RECUR_ACT_SIGMOID) return st;
+        return recur_model_set_recurrent_activation(m, recur_model_n_layers(m) - 1, ga, err);
     case RECUR_LAYER_RNN: return recur_model_add_rnn(m, L->units, L->return_sequences, err);
     case RECUR_LAYER_DENSE: return recur_model_add_dense(m, L->units, L->act, err);
     case RECUR_LAYER_DROPOUT: return recur_model_add_dropout(m, L->rate, err);

@@ -22,6 +22,9 @@
 const char *const rc_mf_slot_names[RC_MF_N_SLOTS] = {"velocity", "momentum", "average_gradient", "velocity_hat"};
 const char *const rc_mf_kind_names[5] = {"lstm", "gru", "simple_rnn", "dense", "dropout"};
 static const char *const act_names[] = {"linear", "relu", "tanh", "sigmoid"};
+/* An LSTM's or GRU's "recurrent_activation", written only when it is not sigmoid. */
+static const char *const gate_names[] = {"sigmoid", "hard_sigmoid", "hard_sigmoid_k2"};
+static const recur_activation gate_acts[] = {RECUR_ACT_SIGMOID, RECUR_ACT_HARD_SIGMOID, RECUR_ACT_HARD_SIGMOID_K2};
 static const char *const transform_names[] = {"none", "diff", "logreturn"};
 static const char *const scaler_names[] = {"minmax", "standard"};
 static const char *const missing_names[] = {"error", "drop", "ffill"};
@@ -142,16 +145,21 @@ char *rc_mf_dump_exact(const json_t *doc)
 static json_t *layer_json(const recur_layer_info *li)
 {
     const char *k = rc_mf_kind_names[li->kind];
+    json_t *o = NULL;
     switch (li->kind) {
     case RECUR_LAYER_DROPOUT: return json_pack("{s:s, s:f}", "kind", k, "rate", short_float(li->rate));
     case RECUR_LAYER_DENSE:
         return json_pack("{s:s, s:i, s:s}", "kind", k, "units", li->units, "activation", act_names[li->act]);
     case RECUR_LAYER_GRU:
-        return json_pack("{s:s, s:i, s:b, s:b}", "kind", k, "units", li->units, "return_sequences",
-                         li->return_sequences, "reset_after", li->reset_after);
+        o = json_pack("{s:s, s:i, s:b, s:b}", "kind", k, "units", li->units, "return_sequences", li->return_sequences,
+                      "reset_after", li->reset_after);
+        break;
     default:
-        return json_pack("{s:s, s:i, s:b}", "kind", k, "units", li->units, "return_sequences", li->return_sequences);
+        o = json_pack("{s:s, s:i, s:b}", "kind", k, "units", li->units, "return_sequences", li->return_sequences);
     }
+    for (int g = 1; o && g < 3; g++)
+        if (li->recurrent_act == gate_acts[g]) json_object_set_new(o, "recurrent_activation", json_string(gate_names[g]));
+    return o;
 }
 
 static json_t *real_array(const double *v, int n)
@@ -380,6 +388,11 @@ static recur_status parse_layer(const rc_mf_ctx *c, const json_t *o, int i, rc_m
         return RECUR_OK;
     }
     if ((st = cfg_bool(c, o, "return_sequences", &L->return_sequences, where))) return st;
+    L->rec_act = RECUR_ACT_SIGMOID;
+    if (L->kind != RECUR_LAYER_RNN && json_object_get(o, "recurrent_activation")) {
+        if ((st = cfg_enum(c, o, "recurrent_activation", gate_names, 3, &k, where))) return st;
+        L->rec_act = gate_acts[k];
+    }
     if (L->kind == RECUR_LAYER_GRU) return cfg_bool(c, o, "reset_after", &L->reset_after, where);
     return RECUR_OK;
 }

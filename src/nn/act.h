@@ -29,12 +29,29 @@ static inline recur_float rc_sigmoid(recur_float x)
 
 static inline recur_float rc_tanh(recur_float x) { return RC_TANH(x); }
 
+/* Keras 3's hard_sigmoid, relu6(x + 3) / 6, and Keras 2's, clip(0.2 x + 0.5):
+ * the same operations in the same order as theirs. NaN stays NaN. */
+static inline recur_float rc_hard_sigmoid(recur_float x)
+{
+    recur_float y = x + 3;
+    y = y < 0 ? 0 : y > 6 ? 6 : y;
+    return y / 6;
+}
+
+static inline recur_float rc_hard_sigmoid_k2(recur_float x)
+{
+    recur_float y = (recur_float)0.2 * x + (recur_float)0.5;
+    return y < 0 ? 0 : y > 1 ? 1 : y;
+}
+
 static inline recur_float rc_act(recur_activation a, recur_float x)
 {
     switch (a) {
     case RECUR_ACT_RELU: return x > 0 ? x : 0;
     case RECUR_ACT_TANH: return rc_tanh(x);
     case RECUR_ACT_SIGMOID: return rc_sigmoid(x);
+    case RECUR_ACT_HARD_SIGMOID: return rc_hard_sigmoid(x);
+    case RECUR_ACT_HARD_SIGMOID_K2: return rc_hard_sigmoid_k2(x);
     default: return x;
     }
 }
@@ -46,6 +63,9 @@ static inline recur_float rc_act_grad(recur_activation a, recur_float y)
     case RECUR_ACT_RELU: return y > 0 ? 1 : 0;
     case RECUR_ACT_TANH: return 1 - y * y;
     case RECUR_ACT_SIGMOID: return y * (1 - y);
+    /* the slope inside (0, 1), flat where clipped (the output tells which) */
+    case RECUR_ACT_HARD_SIGMOID: return y > 0 && y < 1 ? (recur_float)1 / 6 : 0;
+    case RECUR_ACT_HARD_SIGMOID_K2: return y > 0 && y < 1 ? (recur_float)0.2 : 0;
     default: return 1;
     }
 }

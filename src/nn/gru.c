@@ -25,6 +25,13 @@
 
 #include <string.h>
 
+/* d gate / d pre-activation from the gate's output: y (1 - y) for sigmoid,
+ * as before hard sigmoids existed, else rc_act_grad's slope. */
+static inline recur_float gate_grad(recur_activation ga, recur_float y)
+{
+    return ga == RECUR_ACT_SIGMOID ? y * (1 - y) : rc_act_grad(ga, y);
+}
+
 static size_t gru_buf_size(const rc_layer *L, int B, int T)
 {
     size_t TB = (size_t)T * B, H = (size_t)L->units;
@@ -85,6 +92,7 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
     const int H = L->units, G3 = 3 * H;
     const size_t BH = (size_t)B * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u, *b0 = p + L->off_b, *b1 = b0 + G3;
+    const recur_activation ga = rc_rec_act(L);
     const rc_packed *pw = rc_wp_pack(lb, WP_W, W, G3, 0, L->in, G3, 0);
     const rc_packed *pu = rc_wp_pack(lb, WP_U, U, G3, 0, H, L->reset_after ? G3 : 2 * H, off_u(L));
     const rc_packed *puh =
@@ -106,7 +114,7 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
                 const recur_float *mb = mh + (size_t)b * G3, *hpb = hp + (size_t)b * H;
                 recur_float *auxb = aux + (size_t)b * H, *hb = h + (size_t)b * H;
                 for (int j = 0; j < 2 * H; j++) ab[j] += mb[j];
-                rc_vsigmoid(ab, ab, 2 * (size_t)H); /* z, r */
+                rc_vgate(ab, ab, 2 * (size_t)H, ga); /* z, r */
                 const recur_float *zg = ab, *rg = ab + H;
                 recur_float *hh = ab + 2 * H;
                 for (int j = 0; j < H; j++) auxb[j] = mb[2 * H + j], hh[j] += rg[j] * mb[2 * H + j];
@@ -119,7 +127,7 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
                 recur_float *ab = A + (size_t)b * G3;
                 const recur_float *hpb = hp + (size_t)b * H;
                 recur_float *auxb = aux + (size_t)b * H;
-                rc_vsigmoid(ab, ab, 2 * (size_t)H); /* z, r */
+                rc_vgate(ab, ab, 2 * (size_t)H, ga); /* z, r */
                 for (int j = 0; j < H; j++) auxb[j] = ab[H + j] * hpb[j];
             }
             if (any) rc_pgemm(0, B, aux, H, puh, 1, A + 2 * H, G3);
@@ -139,6 +147,7 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
     const int H = L->units, G3 = 3 * H;
     const size_t BH = (size_t)B * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u;
+    const recur_activation ga = rc_rec_act(L);
     recur_float *dh = lb->dh, *tmp = lb->dc;
     for (size_t k = 0; k < BH; k++) dh[k] = 0;
     const rc_packed *put = rc_wp_pack(lb, WP_UT, U, G3, 1, G3, H, off_ut(L));
@@ -160,8 +169,8 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
                     recur_float dhv = dh[k] + (dyt ? dyt[k] : 0);
                     recur_float z = ab[j], r = ab[H + j], hh = ab[2 * H + j];
                     recur_float dah = dhv * (1 - z) * (1 - hh * hh);
-                    recur_float daz = dhv * (hp[k] - hh) * z * (1 - z);
-                    recur_float dar = dah * aux[k] * r * (1 - r);
+                    recur_float daz = dhv * (hp[k] - hh) * gate_grad(ga, z);
+                    recur_float dar = dah * aux[k] * gate_grad(ga, r);
                     ab[j] = daz;
                     ab[H + j] = dar;
                     ab[2 * H + j] = dah;
@@ -184,7 +193,7 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
                     recur_float dhv = dh[k] + (dyt ? dyt[k] : 0);
                     recur_float z = ab[j], hh = ab[2 * H + j];
                     ab[2 * H + j] = dhv * (1 - z) * (1 - hh * hh);
-                    ab[j] = dhv * (hp[k] - hh) * z * (1 - z);
+                    ab[j] = dhv * (hp[k] - hh) * gate_grad(ga, z);
                     dh[k] = dhv * z;
                 }
             }
@@ -195,7 +204,7 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
                 for (int j = 0; j < H; j++) {
                     size_t k = (size_t)b * H + j;
                     recur_float r = ab[H + j];
-                    ab[H + j] = tmp[k] * hp[k] * r * (1 - r);
+                    ab[H + j] = tmp[k] * hp[k] * gate_grad(ga, r);
                     dh[k] += tmp[k] * r;
                 }
             }

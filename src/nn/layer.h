@@ -82,6 +82,7 @@ struct rc_layer {
     int return_sequences; /* recurrent layers */
     int reset_after;      /* GRU */
     recur_activation act; /* Dense */
+    recur_activation rec_act; /* LSTM and GRU gates: RECUR_ACT_SIGMOID (0 means it too) or a hard sigmoid */
     float rate;           /* Dropout */
     size_t n_params;
     size_t off;           /* start of this layer's parameters in the block */
@@ -109,6 +110,13 @@ static inline void rc_wp_mark(rc_lbuf *lb, int k, unsigned clear)
 /* Entry k of lb->wpk, packed from src (K, N) (transposed when trans) into
  * lb->wp + at unless it is current (gates.c). */
 const rc_packed *rc_wp_pack(rc_lbuf *lb, int k, const recur_float *src, int lds, int trans, int K, int N, size_t at);
+
+/* The activation of an LSTM's or GRU's gates (rc_layer.rec_act; 0, the
+ * zeroed default, means sigmoid). */
+static inline recur_activation rc_rec_act(const rc_layer *L)
+{
+    return L->rec_act == RECUR_ACT_LINEAR ? RECUR_ACT_SIGMOID : L->rec_act;
+}
 
 /* Carves n floats off the front of a workspace block: *m advances past them. */
 static inline recur_float *rc_take(recur_float **m, size_t n)

@@ -134,8 +134,9 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
     (void)rng;
     const int H = L->units, G4 = 4 * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u, *bias = p + L->off_b;
+    const recur_activation ga = rc_rec_act(L);
 #ifdef RC_SIMD512
-    const int simd = rc_cpu_avx512();
+    const int simd = rc_cpu_avx512() && ga == RECUR_ACT_SIGMOID; /* the fused cell pass is sigmoid's */
 #endif
     const int I = L->in;
     /* [x_t | h_{t-1}] [W; U] one step at a time keeps the step's gates in
@@ -190,22 +191,30 @@ static void lstm_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, c
             continue;
         }
 #endif
-        /* One sigmoid call over the whole step (B x 4H): the candidate block
-         * goes in doubled and comes out as tanh(z) = 2 sigmoid(2z) - 1, whose
-         * absolute error stays at float rounding (~1e-7). */
+        /* Sigmoid gates: one sigmoid call over the whole step (B x 4H), the
+         * candidate block going in doubled and coming out as tanh(z) =
+         * 2 sigmoid(2z) - 1, whose absolute error stays at float rounding
+         * (~1e-7). Hard-sigmoid gates: each block with its own function. */
+        const int fused = ga == RECUR_ACT_SIGMOID;
         for (int b = 0; b < B; b++) {
             recur_float *zb = A + (size_t)b * G4;
             for (int j = 0; j < G4; j++) zb[j] += bias[j];
-            for (int j = 2 * H; j < 3 * H; j++) zb[j] *= 2;
+            if (fused) {
+                for (int j = 2 * H; j < 3 * H; j++) zb[j] *= 2;
+            } else {
+                rc_vgate(zb, zb, 2 * (size_t)H, ga);
+                rc_vtanh(zb + 2 * H, zb + 2 * H, (size_t)H);
+                rc_vgate(zb + 3 * H, zb + 3 * H, (size_t)H, ga);
+            }
         }
-        rc_vsigmoid(A, A, (size_t)B * G4);
+        if (fused) rc_vsigmoid(A, A, (size_t)B * G4);
         for (int b = 0; b < B; b++) {
             recur_float *ab = A + (size_t)b * G4;
             size_t k0 = (size_t)b * H;
             const recur_float *ig = ab, *fg = ab + H, *cpb = cp + k0;
             recur_float *gg = ab + 2 * H, *cb = c + k0;
             for (int j = 0; j < H; j++) {
-                gg[j] = 2 * gg[j] - 1;
+                if (fused) gg[j] = 2 * gg[j] - 1;
                 cb[j] = fg[j] * cpb[j] + ig[j] * gg[j];
             }
         }
@@ -232,6 +241,22 @@ RC_CLONES static void cell_backward(recur_float *restrict z, recur_float *restri
         zf[j] = dcv * cp[j] * f * (1 - f);
         zg[j] = dcv * i * (1 - g * g);
         zo[j] = dhv * tcv * o * (1 - o);
+        dc[j] = dcv * f;
+    }
+}
+
+/* The same with hard-sigmoid gates (ga): their derivative from their output. */
+static void cell_backward_hard(recur_float *z, recur_float *dc, const recur_float *dh, const recur_float *cp,
+                               const recur_float *tc, int H, recur_activation ga)
+{
+    recur_float *zi = z, *zf = z + H, *zg = z + 2 * H, *zo = z + 3 * H;
+    for (int j = 0; j < H; j++) {
+        recur_float i = zi[j], f = zf[j], g = zg[j], o = zo[j], tcv = tc[j], dhv = dh[j];
+        recur_float dcv = dc[j] + dhv * o * (1 - tcv * tcv);
+        zi[j] = dcv * g * rc_act_grad(ga, i);
+        zf[j] = dcv * cp[j] * rc_act_grad(ga, f);
+        zg[j] = dcv * i * (1 - g * g);
+        zo[j] = dhv * tcv * rc_act_grad(ga, o);
         dc[j] = dcv * f;
     }
 }
@@ -303,8 +328,9 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
     const recur_float *W = p + L->off_w, *U = p + L->off_u;
     recur_float *dh = lb->dh, *dc = lb->dc;
     for (size_t k = 0; k < BH; k++) dh[k] = 0, dc[k] = 0;
+    const recur_activation ga = rc_rec_act(L);
 #ifdef RC_SIMD512
-    const int simd = rc_cpu_avx512(); /* the cell loop sums the bias gradient */
+    const int simd = rc_cpu_avx512() && ga == RECUR_ACT_SIGMOID; /* the cell loop sums the bias gradient */
 #else
     const int simd = 0;
 #endif
@@ -335,9 +361,12 @@ static void lstm_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, co
                                      tc + (size_t)b * H, grads + L->off_b, 1, H);
         } else
 #endif
-            for (int b = 0; b < B; b++)
-                cell_backward(A + (size_t)b * G4, dc + (size_t)b * H, dh + (size_t)b * H, cp + (size_t)b * H,
-                              tc + (size_t)b * H, H);
+            for (int b = 0; b < B; b++) {
+                recur_float *zb = A + (size_t)b * G4, *dcb = dc + (size_t)b * H;
+                const recur_float *dhb = dh + (size_t)b * H, *cpb = cp + (size_t)b * H, *tcb = tc + (size_t)b * H;
+                if (ga == RECUR_ACT_SIGMOID) cell_backward(zb, dcb, dhb, cpb, tcb, H);
+                else cell_backward_hard(zb, dcb, dhb, cpb, tcb, H, ga);
+            }
         if (t > 0 || lb->has_state) rc_pgemm(0, B, A, G4, put, 0, dh, H);
     }
     if (lb->has_state)

@@ -231,10 +231,11 @@ static void lstm_recur(const rc_layer *L, const rc_step_weights *w, recur_float 
     const int H = L->units;
     recur_float *h = state, *c = state + H;
     vecmat(z, h, &w->mat[1]);
-    /* gates i | f | c | o: sigmoid on i and f, tanh on the candidate, sigmoid on o */
-    rc_vsigmoid(z, z, 2 * (size_t)H);
+    /* gates i | f | c | o: the gate activation on i, f and o, tanh on the candidate */
+    const recur_activation ga = rc_rec_act(L);
+    rc_vgate(z, z, 2 * (size_t)H, ga);
     rc_vtanh(z + 2 * H, z + 2 * H, (size_t)H);
-    rc_vsigmoid(z + 3 * H, z + 3 * H, (size_t)H);
+    rc_vgate(z + 3 * H, z + 3 * H, (size_t)H, ga);
     for (int j = 0; j < H; j++) c[j] = z[H + j] * c[j] + z[j] * z[2 * H + j];
     rc_vtanh(h, c, (size_t)H);
     for (int j = 0; j < H; j++) h[j] *= z[3 * H + j];
@@ -252,14 +253,14 @@ static void gru_recur(const rc_layer *L, const rc_step_weights *w, const recur_f
         memcpy(mh, p + L->off_b + G3, (size_t)G3 * sizeof *mh);
         vecmat(mh, h, &w->mat[1]);
         for (int j = 0; j < 2 * H; j++) mx[j] += mh[j];
-        rc_vsigmoid(mx, mx, 2 * (size_t)H);
+        rc_vgate(mx, mx, 2 * (size_t)H, rc_rec_act(L));
         for (int j = 0; j < H; j++) mx[2 * H + j] += mx[H + j] * mh[2 * H + j];
     } else {
         /* z, r from mx + h U_zr; hh = tanh(mx_h + (r * h) U_h) */
         memset(mh, 0, 2 * (size_t)H * sizeof *mh);
         vecmat(mh, h, &w->mat[1]);
         for (int j = 0; j < 2 * H; j++) mx[j] += mh[j];
-        rc_vsigmoid(mx, mx, 2 * (size_t)H);
+        rc_vgate(mx, mx, 2 * (size_t)H, rc_rec_act(L));
         for (int j = 0; j < H; j++) rh[j] = mx[H + j] * h[j];
         vecmat(mx + 2 * H, rh, &w->mat[2]);
     }

@@ -150,3 +150,13 @@ void rc_vtanh(float *y, const float *x, size_t n)
 }
 
 #endif
+
+void rc_vgate(recur_float *y, const recur_float *x, size_t n, recur_activation a)
+{
+    if (a == RECUR_ACT_HARD_SIGMOID)
+        for (size_t i = 0; i < n; i++) y[i] = rc_hard_sigmoid(x[i]);
+    else if (a == RECUR_ACT_HARD_SIGMOID_K2)
+        for (size_t i = 0; i < n; i++) y[i] = rc_hard_sigmoid_k2(x[i]);
+    else
+        rc_vsigmoid(y, x, n);
+}

@@ -18,6 +18,8 @@
 #endif
 
 void rc_vsigmoid(recur_float *y, const recur_float *x, size_t n);
+/* y = a(x) for a gate activation a: sigmoid (rc_vsigmoid) or a hard sigmoid. */
+void rc_vgate(recur_float *y, const recur_float *x, size_t n, recur_activation a);
 void rc_vtanh(recur_float *y, const recur_float *x, size_t n);
 
 #endif

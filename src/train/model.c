@@ -267,9 +267,26 @@ recur_status recur_model_layer(const recur_model *m, int index, recur_layer_info
     out->return_sequences = L->return_sequences;
     out->reset_after = L->reset_after;
     out->act = L->act;
+    out->recurrent_act = rc_rec_act(L);
     out->rate = L->rate;
     out->in_dim = L->in;
     out->n_params = L->n_params;
+    return RECUR_OK;
+}
+
+recur_status recur_model_set_recurrent_activation(recur_model *m, int index, recur_activation act,
+                                                  recur_error *err)
+{
+    if (!m) return rc_error(err, RECUR_E_INVALID, "model is NULL");
+    if (index < 0 || index >= m->n_layers)
+        return rc_error(err, RECUR_E_INVALID, "model: no layer %d (it has %d)", index, m->n_layers);
+    rc_layer *L = &m->layers[index];
+    if (L->kind != RECUR_LAYER_LSTM && L->kind != RECUR_LAYER_GRU)
+        return rc_error(err, RECUR_E_INVALID, "layer %d: only LSTM and GRU layers have a recurrent activation", index);
+    if (act != RECUR_ACT_SIGMOID && act != RECUR_ACT_HARD_SIGMOID && act != RECUR_ACT_HARD_SIGMOID_K2)
+        return rc_error(err, RECUR_E_INVALID,
+                        "layer %d: the recurrent activation must be sigmoid, hard_sigmoid or hard_sigmoid_k2", index);
+    L->rec_act = act;
     return RECUR_OK;
 }
 

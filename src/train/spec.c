@@ -10,8 +10,9 @@
  * Grammar (case-insensitive names and flags, blanks allowed around every token):
  *     spec  := item (sep item)*        sep := blanks | "," | "->"  (one "," or "->" at most)
  *     item  := name "(" arg ("," arg)* ")"
- *     lstm(H[,seq])  rnn(H[,seq])  simplernn(H[,seq])  gru(H[,seq][,reset_before])
+ *     lstm(H[,seq][,gate])  rnn(H[,seq])  simplernn(H[,seq])  gru(H[,seq][,reset_before][,gate])
  *     dense(N[,linear|relu|tanh|sigmoid])  dropout(R)
+ *     gate := hard_sigmoid (Keras 3's) | hard_sigmoid_k2 (Keras 2's) | sigmoid (the default)
  *     seq == return_sequences == return_sequences=true; reset_after is GRU's default.
  * Units are whole numbers 1..100000, a dropout rate is a number in [0, 1).
  * Every error is RECUR_E_PARSE and names the 1-based byte position in the spec.
@@ -39,6 +40,7 @@ typedef struct {
     int units;
     int seq, reset_after;
     recur_activation act;
+    recur_activation gate; /* LSTM, GRU: 0 = sigmoid */
     float rate;
 } spec_item;
 
@@ -166,11 +168,20 @@ static recur_status parse_flag(spec_item *it, const char *s, size_t n, size_t po
         } else if (it->kind == K_GRU && (word_eq(s, n, "reset_after") || word_eq(s, n, "reset_after=true"))) {
             it->reset_after = 1;
             bit = 2;
+        } else if (it->kind != K_RNN &&
+                   (word_eq(s, n, "hard_sigmoid") || word_eq(s, n, "hard_sigmoid_k2") || word_eq(s, n, "sigmoid"))) {
+            it->gate = word_eq(s, n, "hard_sigmoid")      ? RECUR_ACT_HARD_SIGMOID
+                       : word_eq(s, n, "hard_sigmoid_k2") ? RECUR_ACT_HARD_SIGMOID_K2
+                                                          : RECUR_ACT_SIGMOID;
+            bit = 8;
         } else {
             return rc_error(err, RECUR_E_PARSE, "position %zu: unknown %s option \"%s\" (expected %s)", pos + 1,
                             kind_name(it->kind), txt,
-                            it->kind == K_GRU ? "seq, return_sequences, reset_before or reset_after"
-                                              : "seq or return_sequences");
+                            it->kind == K_GRU    ? "seq, return_sequences, reset_before, reset_after or a gate: "
+                                                   "sigmoid, hard_sigmoid, hard_sigmoid_k2"
+                            : it->kind == K_LSTM ? "seq, return_sequences or a gate: sigmoid, hard_sigmoid, "
+                                                   "hard_sigmoid_k2"
+                                                 : "seq or return_sequences");
         }
     } else if (it->kind == K_DENSE) {
         bit = 4;
@@ -280,8 +291,13 @@ static recur_status parse_item(const char *s, size_t *i, spec_item *it, recur_er
 static recur_status add_item(recur_model *m, const spec_item *it, recur_error *err)
 {
     switch (it->kind) {
-    case K_LSTM: return recur_model_add_lstm(m, it->units, it->seq, err);
-    case K_GRU: return recur_model_add_gru(m, it->units, it->seq, it->reset_after, err);
+    case K_LSTM:
+    case K_GRU: {
+        recur_status st = it->kind == K_LSTM ? recur_model_add_lstm(m, it->units, it->seq, err)
+                                             : recur_model_add_gru(m, it->units, it->seq, it->reset_after, err);
+        if (st || !it->gate || it->gate == RECUR_ACT_SIGMOID) return st;
+        return recur_model_set_recurrent_activation(m, recur_model_n_layers(m) - 1, it->gate, err);
+    }
     case K_RNN: return recur_model_add_rnn(m, it->units, it->seq, err);
     case K_DENSE: return recur_model_add_dense(m, it->units, it->act, err);
     case K_DROPOUT: return recur_model_add_dropout(m, it->rate, err);
@@ -446,6 +462,14 @@ static void rate_text(float r, char *out, size_t cap)
     }
 }
 
+/* ",hard_sigmoid" or ",hard_sigmoid_k2" for a layer whose gates use one, else "". */
+static const char *gate_flag(const recur_layer_info *L)
+{
+    return L->recurrent_act == RECUR_ACT_HARD_SIGMOID      ? ",hard_sigmoid"
+           : L->recurrent_act == RECUR_ACT_HARD_SIGMOID_K2 ? ",hard_sigmoid_k2"
+                                                           : "";
+}
+
 size_t recur_model_spec(const recur_model *m, char *buf, size_t cap)
 {
     size_t len = 0;
@@ -458,11 +482,13 @@ size_t recur_model_spec(const recur_model *m, char *buf, size_t cap)
         if (recur_model_layer(m, i, &L, NULL) != RECUR_OK) break;
         const char *sp = i ? " " : "";
         switch (L.kind) {
-        case RECUR_LAYER_LSTM: put(buf, cap, &len, "%slstm(%d%s)", sp, L.units, L.return_sequences ? ",seq" : ""); break;
+        case RECUR_LAYER_LSTM:
+            put(buf, cap, &len, "%slstm(%d%s%s)", sp, L.units, L.return_sequences ? ",seq" : "", gate_flag(&L));
+            break;
         case RECUR_LAYER_RNN: put(buf, cap, &len, "%srnn(%d%s)", sp, L.units, L.return_sequences ? ",seq" : ""); break;
         case RECUR_LAYER_GRU:
-            put(buf, cap, &len, "%sgru(%d%s%s)", sp, L.units, L.return_sequences ? ",seq" : "",
-                L.reset_after ? "" : ",reset_before");
+            put(buf, cap, &len, "%sgru(%d%s%s%s)", sp, L.units, L.return_sequences ? ",seq" : "",
+                L.reset_after ? "" : ",reset_before", gate_flag(&L));
             break;
         case RECUR_LAYER_DENSE:
             if (L.act == RECUR_ACT_LINEAR || (unsigned)L.act >= 4u)
