@@ -11,7 +11,7 @@
  *    weight bits, predictions and pipeline; recur_model_load reads it too.
  *  - Refusals: truncated and corrupted files, a zip without config.json, an
  *    HDF5 file without model_config, config edits (unknown classes, stateful,
- *    go_backwards, hard_sigmoid, functional models, shapes that contradict
+ *    go_backwards, a relu recurrent_activation, functional models, shapes that contradict
  *    the weights, absurd sizes): RECUR_E_FORMAT, no model, one line.
  *  - RMSprop, Keras 2 rule: one step against hand-computed values, and the
  *    kind survives a checkpoint.
@@ -392,8 +392,8 @@ static void test_refusals(void **state)
         {"\"stateful\": false", "\"stateful\": true", "stateful=True is not supported"},
         {"\"go_backwards\": false", "\"go_backwards\": true", "go_backwards=True is not supported"},
         {"\"return_state\": false", "\"return_state\": true", "return_state=True is not supported"},
-        {"\"recurrent_activation\": \"sigmoid\"", "\"recurrent_activation\": \"hard_sigmoid\"",
-         "recurrent_activation \"hard_sigmoid\" is not supported"},
+        {"\"recurrent_activation\": \"sigmoid\"", "\"recurrent_activation\": \"relu\"",
+         "recurrent_activation \"relu\" is not supported (sigmoid or hard_sigmoid)"},
         {"\"activation\": \"tanh\"", "\"activation\": \"relu\"", "activation \"relu\" is not supported"},
         {"\"activation\": \"linear\"", "\"activation\": \"softmax\"", "activation \"softmax\" is not supported"},
         {"\"class_name\": \"Sequential\"", "\"class_name\": \"Functional\"", "recur reads Sequential models only"},
