@@ -182,6 +182,7 @@ test-mpi:
 # names another training command).
 bench-mpi:
 	$(MAKE) MPI=1 $(BUILD)/recur
+	$(MAKE) $(BUILD)/bench/m4
 	@sh bench/mpi.sh $(BUILD)/recur
 
 # libFuzzer targets (clang) for the CSV reader, model files and layer specs,

@@ -7,6 +7,7 @@
  * recur.h); this file reads options, builds the model method and prints.
  */
 #include "cli.h"
+#include "mpi_glue.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -319,6 +320,7 @@ int cmd_backtest(int argc, char **argv)
     bo.sliding = window;
     bo.levels = levels;
     bo.n_levels = n_levels;
+    bo.peers = cli_mpi_peers(); /* under mpirun: each round's forecasts, by series, across ranks */
     double widest = 0;
     for (int l = 0; l < n_levels; l++)
         if (levels[l] > widest) widest = levels[l];
@@ -327,6 +329,10 @@ int cmd_backtest(int argc, char **argv)
     recur_error err = {0};
     if (recur_panel_read_any(data, &po, &p, &err)) return cli_fail(&err);
     if (bo.season == 0) bo.season = recur_panel_infer_season(p);
+    if ((rc = cli_mpi_ready(0))) { /* under mpirun: every rank has its data */
+        recur_panel_free(p);
+        return rc;
+    }
 
     recur_method m;
     memset(&m, 0, sizeof m);
@@ -342,6 +348,7 @@ int cmd_backtest(int argc, char **argv)
         if (threads) fo.threads = threads;
         fo.seed = seed;
         fo.progress = on_progress;
+        fo.peers = cli_mpi_peers(); /* under mpirun: each fit's ensemble or batches across ranks */
         rc = model_method(&fo, &m);
         have_model = !rc;
     }
@@ -356,7 +363,7 @@ int cmd_backtest(int argc, char **argv)
         if (json) rc = print_json(b, &bo, widest);
         else print_text(b, p, &bo, widest);
     }
-    if (!rc && plot_path) rc = plot(plot_path, b, p, widest);
+    if (!rc && plot_path && cli_mpi_root()) rc = plot(plot_path, b, p, widest);
     if (have_model) model_method_free(&m);
     recur_backtest_free(b);
     recur_panel_free(p);

@@ -8,6 +8,7 @@
  * forecaster and the plot are the library's.
  */
 #include "cli.h"
+#include "mpi_glue.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -235,7 +236,12 @@ int cli_train_panel(int argc, char **argv)
     recur_forecaster *f = NULL;
     if (recur_panel_read_csv(data, &po, &p, &err) != RECUR_OK) return cli_fail(&err);
     rc = panel_summary(data, p, &season, quiet);
+    if (!rc && (rc = cli_mpi_ready(0))) { /* under mpirun: every rank has its data */
+        recur_panel_free(p);
+        return rc;
+    }
     o.season = season;
+    o.peers = cli_mpi_peers(); /* under mpirun: the ensemble, or each network's batches, across ranks */
     train_progress tp = {cli_now(), quiet};
     o.progress = on_progress;
     o.progress_user = &tp;
@@ -251,7 +257,7 @@ int cli_train_panel(int argc, char **argv)
                  "skipped: %s",
                  recur_forecaster_n_skipped(f), horizon, horizon, ids);
     }
-    if (!rc && recur_forecaster_save(f, out, &err) != RECUR_OK) rc = cli_fail(&err);
+    if (!rc && cli_mpi_root() && recur_forecaster_save(f, out, &err) != RECUR_OK) rc = cli_fail(&err);
     if (!rc && !quiet) {
         char desc[1024];
         recur_forecaster_describe(f, desc, sizeof desc);

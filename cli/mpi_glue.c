@@ -69,10 +69,11 @@ int cli_mpi_start(int *argc, char ***argv, const char *cmd)
             close(null);
         }
     }
-    if (rc_mpi_size() > 1 && strcmp(cmd, "train") != 0) {
+    if (rc_mpi_size() > 1 && strcmp(cmd, "train") != 0 && strcmp(cmd, "backtest") != 0) {
         if (rc_mpi_rank() == 0)
-            fprintf(stderr, "recur %s: runs in one process; under mpirun only \"recur train\" shares its work "
-                            "across ranks (this run has %d): start it without mpirun\n", cmd, rc_mpi_size());
+            fprintf(stderr, "recur %s: runs in one process; under mpirun only \"recur train\" and \"recur "
+                            "backtest\" share their work across ranks (this run has %d): start it without mpirun\n",
+                    cmd, rc_mpi_size());
         agreed = 1; /* every rank reaches the same verdict */
         return CLI_USAGE;
     }

@@ -4,8 +4,10 @@
  * on the same path. In a build without MPI (plain make), or when not started
  * by mpirun, every function here is the identity: rank 0 of 1, no peers.
  *
- * Under mpirun -np N, only `recur train` runs (data-parallel: see recur_peers
- * in recur.h). Every rank reads the data itself; rank 0 alone writes (model,
+ * Under mpirun -np N, only `recur train` (data-parallel, or a panel's seed
+ * ensemble split across ranks: see recur_peers in recur.h) and `recur
+ * backtest` (its fits shared the same way, its forecasts split by series)
+ * run. Every rank reads the data itself; rank 0 alone writes (model,
  * checkpoints, plots, history) and prints: the other ranks' stdout and stderr
  * go to /dev/null, and their error messages reach rank 0 through the
  * agreements, which print one line for the whole run.

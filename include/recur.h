@@ -289,6 +289,10 @@ typedef int (*recur_progress_fn)(const recur_progress *p, void *user);
  *   loss holds the n_chunks chunks' summed losses. Called in the same order
  *   by every process (the same number of times, with the same n_chunks).
  *   Returns RECUR_OK, or another status with err filled, which fit returns. */
+/* recur_forecaster_fit and recur_backtest_run use the same exchange to share
+ * whole results between processes, a chunk per network or per series, with
+ * n_params the floats of one chunk: exchange must move the floats' bytes
+ * unchanged (a memcpy; MPI between hosts of one architecture). */
 typedef struct recur_peers {
     int rank, size; /* 0 <= rank < size */
     recur_status (*exchange)(const struct recur_peers *p, recur_float *grads, double *loss, size_t n_params,
@@ -824,6 +828,18 @@ typedef struct {
     uint64_t seed;        /* 42; network k uses seed + k */
     recur_forecaster_progress_fn progress;
     void *progress_user;
+    /* Training across processes (see recur_peers); NULL: this process alone.
+     * The first K = size * floor(seeds / size) networks are split: rank r
+     * trains [K*r/size, K*(r+1)/size), and one exchange (a chunk per
+     * network: its weights, then its validation predictions) hands every
+     * rank all of them; each of the other seeds - K networks is trained by
+     * all ranks together, data-parallel (recur_fit_opts.peers). Every rank
+     * ends with the forecaster a single process trains, bit for bit. Every
+     * rank must call fit with the same panel and options. The progress
+     * callback runs for the networks this rank takes part in; it may stop a
+     * split network on its own rank (every rank then fails after the
+     * exchange), but must return the same on every rank during a shared one. */
+    const recur_peers *peers;
 } recur_forecaster_opts;
 
 recur_forecaster_opts recur_forecaster_opts_default(recur_preset preset);
@@ -899,6 +915,14 @@ typedef struct {
     int sliding;          /* 0: expanding window, 1: sliding (fixed length ntr) */
     const double *levels; /* interval levels, e.g. {80, 95}; coverage of the widest is reported */
     int n_levels;
+    /* Forecasts across processes (see recur_peers); NULL: this process alone.
+     * In every round rank r forecasts series [ns*r/size, ns*(r+1)/size) with
+     * every method, one exchange (a chunk per series) hands every rank all
+     * of them, and every rank scores them in the one-process order: the
+     * scores are those of a single process, bit for bit. The model method
+     * shares its fits itself (recur_forecaster_opts.peers). Every rank must
+     * call run with the same panel and options. */
+    const recur_peers *peers;
 } recur_backtest_opts;
 
 recur_backtest_opts recur_backtest_opts_default(void);

@@ -16,6 +16,11 @@
 #  4. SIGINT to mpirun (Ctrl-C): rank 0 saves the last complete epoch (the
 #     checkpoint's), which is byte for byte a plain run of that many epochs.
 #  5. Another command under mpirun -np 2: a usage error, exit 2.
+#  6. Panels: `recur train --id-column` (a seed ensemble split across ranks,
+#     the networks left over data-parallel) and `recur backtest` (fits shared
+#     the same way, each round's forecasts split by series) give the plain run's
+#     forecaster file and table byte for byte with -np 2 and 3; a panel
+#     missing on one rank ends the backtest with rank 0's one line.
 #
 # Usage: sh tests/test_mpi.sh path/to/recur-with-MPI [path/to/plain-recur]
 #        (CI runs as root: mpirun gets --allow-run-as-root there.)
@@ -153,7 +158,56 @@ check "  = a plain run of that many epochs, byte for byte; exit non-zero" test $
 timeout $LIMIT $MPIRUN -np 2 "$R" summary --model p.st > sum.out 2> sum.err
 rc=$?
 check "summary under -np 2: usage error (got $rc)" test $rc -eq 2
-check "  says why" grep -q 'only "recur train"' sum.err
+check "  says why" grep -q 'only "recur train" and "recur backtest"' sum.err
+
+# ---- 6. panels: the global model's ensemble and the backtest across ranks
+awk 'BEGIN { print "unique_id,ds,y";
+  for (s = 0; s < 4; s++) for (t = 1; t <= 120 - 10 * s; t++)
+    printf "%s,%d,%.4f\n", substr("abcd", s + 1, 1), t, (10 + 30 * s) * (1 + 0.3 * sin(6.283185307 * t / 12)) + (t * 7919 % 13) / 13 }' > panel.csv
+# pan NAME NP ARGS...: train on the panel to NAME.st (stdout NAME.out, stderr NAME.err)
+pan() {
+    name=$1 np=$2
+    shift 2
+    set -- train --data panel.csv --id-column unique_id --date-column ds --preset forecast --season 12 --horizon 4 \
+        --epochs 3 --windows 256 --layers "lstm(6) dense(1)" --threads 1 --quiet --out "$name.st" "$@"
+    case $np in
+    plain) "$PLAIN" "$@" ;;
+    *) timeout $LIMIT $MPIRUN -np "$np" "$R" "$@" ;;
+    esac > "$name.out" 2> "$name.err"
+}
+check "panel, 3 seeds, plain" pan g plain --seeds 3
+check "  -np 2 (a network each, the third data-parallel)" pan g2 2 --seeds 3
+check "  same forecaster file" cmp -s g2.st g.st
+check "  -np 3 (a network each)" pan g3 3 --seeds 3
+check "  same forecaster file" cmp -s g3.st g.st
+check "  (1 seed gives another file)" pan g1 plain --seeds 1
+check "  (the comparison sees a difference)" sh -c '! cmp -s g1.st g.st'
+# bt NAME NP ARGS...: backtest the panel, the table to NAME.out
+bt() {
+    name=$1 np=$2
+    shift 2
+    set -- backtest --id-column unique_id --date-column ds --season 12 --horizon 4 --stride 3 --refit 2 --epochs 2 \
+        --layers "lstm(6) dense(1)" --seeds 2 --threads 1 --level 80,95 --quiet "$@"
+    case $np in
+    plain) "$PLAIN" "$@" --data panel.csv ;;
+    *) timeout $LIMIT $MPIRUN -np "$np" "$R" "$@" --data panel.csv ;;
+    esac > "$name.out" 2> "$name.err"
+}
+check "backtest with refits, plain" bt b plain
+check "  has the model's row" grep -q '^model ' b.out
+for np in 2 3; do
+    check "  -np $np" bt b$np $np
+    check "  same table" cmp -s b$np.out b.out
+done
+check "backtest --json, plain" bt j plain --json
+check "  -np 3 --json, same" bt j3 3 --json
+check "  same JSON" cmp -s j3.out j.out
+sed 's/d=d.csv/d=panel.csv/' missing.sh > missing-panel.sh
+timeout $LIMIT $MPIRUN -np 2 sh missing-panel.sh "$R" backtest --id-column unique_id --horizon 4 --no-model > bm.out 2> bm.err
+rc=$?
+check "backtest, panel missing on rank 1: exit 1 (got $rc)" test $rc -eq 1
+check "  one line from rank 0 naming the rank and the file" \
+    sh -c 'test "$(wc -l < bm.err)" -eq 1 && grep -q "^recur: error: rank 1 of 2 (.*): gone.csv" bm.err'
 
 echo "test_mpi.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

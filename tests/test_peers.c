@@ -5,7 +5,10 @@
  * weights must be bit-identical to one process's fit for any number of ranks
  * (also more ranks than chunks); each rank must compute exactly its own
  * range of chunks; a failing exchange ends fit with its status; bad peers
- * are refused.
+ * are refused. The same exchange shares a forecaster's ensemble (seeds
+ * split, or each network data-parallel) and a backtest's forecasts (by
+ * series): forecasts and scores equal one process's, bit for bit, and a
+ * network failing on one rank fails the fit on every rank.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +19,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,12 +217,155 @@ static void t_bad_peers(void **s)
     recur_model_free(m);
 }
 
+/* ====== The ensemble and the backtest across "ranks" ======
+ * recur_forecaster_opts.peers (seeds split when size divides them, else
+ * each network data-parallel) and recur_backtest_opts.peers (each round's
+ * forecasts split by series): every rank ends with one process's results. */
+
+#define NS 5   /* series */
+#define LEN 90 /* values per series */
+#define FH 3   /* horizon */
+
+static recur_panel *small_panel(void)
+{
+    recur_panel *p = NULL;
+    assert_int_equal(recur_panel_new(1, &p, NULL), RECUR_OK);
+    unsigned r = 11;
+    for (int k = 0; k < NS; k++) {
+        double y[LEN];
+        char id[8];
+        for (int i = 0; i < LEN; i++) {
+            r = r * 1103515245u + 12345u;
+            y[i] = 10.0 * (k + 1) * (1 + 0.3 * sin(6.2831853 * i / 6.0)) + (double)(r >> 8) / 16777216.0;
+        }
+        snprintf(id, sizeof id, "s%d", k);
+        assert_int_equal(recur_panel_add(p, id, y, NULL, (size_t)LEN - 5 * (size_t)k, NULL), RECUR_OK);
+    }
+    return p;
+}
+
+typedef struct {
+    hub *h;
+    recur_peers peers;
+    int seeds;
+    int stop_rank; /* the rank whose progress callback stops its networks (-1: none) */
+    recur_status st;
+    recur_error err;
+    double fc[NS * FH];                /* the forecaster's forecasts of every series */
+    recur_scores sc[5][FH + 1];        /* the backtest's scores: pooled, then per step */
+} fc_job;
+
+static int stop_here(int net, int nets, const recur_progress *q, void *user)
+{
+    (void)net, (void)nets, (void)q;
+    const fc_job *j = user;
+    return j->h && j->peers.rank == j->stop_rank;
+}
+
+static void *fc_rank(void *arg)
+{
+    fc_job *j = arg;
+    recur_panel *p = small_panel();
+    recur_forecaster_opts o = recur_forecaster_opts_default(RECUR_PRESET_FORECAST);
+    o.horizon = FH, o.season = 6, o.seeds = j->seeds, o.epochs = 2, o.max_windows = 64, o.batch_size = 32;
+    o.threads = 1, o.layers = "lstm(4) dense(1)";
+    o.peers = j->h ? &j->peers : NULL;
+    o.progress = stop_here, o.progress_user = j;
+    recur_forecaster *f = NULL;
+    j->st = recur_forecaster_fit(&o, p, NULL, &f, &j->err);
+    for (size_t s = 0; !j->st && s < NS; s++)
+        j->st = recur_forecaster_predict(f, recur_panel_id(p, s), recur_panel_values(p, s), recur_panel_length(p, s),
+                                         FH, NULL, 0, j->fc + s * FH, NULL, NULL, &j->err);
+    recur_forecaster_free(f);
+    recur_method m;
+    recur_backtest *b = NULL;
+    double lv[] = {80, 95};
+    recur_backtest_opts bo = recur_backtest_opts_default();
+    bo.horizon = FH, bo.season = 6, bo.stride = 2, bo.refit = 3, bo.levels = lv, bo.n_levels = 2;
+    bo.peers = o.peers;
+    if (!j->st) j->st = recur_forecaster_method_new(&o, &m, &j->err);
+    if (!j->st) {
+        j->st = recur_backtest_run(p, &bo, &m, &b, &j->err);
+        for (int k = 0; !j->st && k < recur_backtest_n_methods(b); k++)
+            for (int t = -1; t < FH; t++) j->sc[k][t + 1] = recur_backtest_scores(b, k, t);
+        recur_backtest_free(b);
+        recur_forecaster_method_free(&m);
+    }
+    recur_panel_free(p);
+    return NULL;
+}
+
+static void t_forecaster_and_backtest_any_ranks(void **s)
+{
+    (void)s;
+    for (int seeds = 1; seeds <= 3; seeds += 2) {
+        fc_job ref;
+        memset(&ref, 0, sizeof ref);
+        ref.seeds = seeds, ref.stop_rank = -1;
+        fc_rank(&ref);
+        assert_int_equal(ref.st, RECUR_OK);
+        assert_true(ref.sc[0][0].n > 0 && isfinite(ref.sc[0][0].mae) && isfinite(ref.fc[0]));
+        /* seeds 3: on 2 ranks 2 split and 1 data-parallel, on 3 split, on 6 (> NS series) data-parallel */
+        int sizes[] = {1, 2, 3, 6};
+        for (int z = 0; z < 4; z++) {
+            int size = sizes[z];
+            hub h;
+            memset(&h, 0, sizeof h);
+            h.size = size;
+            pthread_barrier_init(&h.bar, NULL, (unsigned)size);
+            pthread_t th[MAX_RANKS];
+            fc_job *j = calloc((size_t)size, sizeof *j);
+            assert_non_null(j);
+            for (int r = 0; r < size; r++) {
+                j[r].h = &h, j[r].seeds = seeds, j[r].stop_rank = -1;
+                j[r].peers = (recur_peers){.rank = r, .size = size, .exchange = exchange, .user = &h};
+                assert_int_equal(pthread_create(&th[r], NULL, fc_rank, &j[r]), 0);
+            }
+            for (int r = 0; r < size; r++) pthread_join(th[r], NULL);
+            pthread_barrier_destroy(&h.bar);
+            for (int r = 0; r < size; r++) {
+                assert_int_equal(j[r].st, RECUR_OK);
+                assert_memory_equal(j[r].fc, ref.fc, sizeof ref.fc);
+                assert_memory_equal(j[r].sc, ref.sc, sizeof ref.sc);
+            }
+            free(j);
+        }
+    }
+}
+
+/* A network stopped on rank 1 (its own progress callback) fails the fit on
+ * every rank, after the exchange: none is left waiting. */
+static void t_ensemble_failure_reaches_every_rank(void **s)
+{
+    (void)s;
+    hub h;
+    memset(&h, 0, sizeof h);
+    h.size = 2;
+    pthread_barrier_init(&h.bar, NULL, 2);
+    pthread_t th[2];
+    fc_job j[2];
+    memset(j, 0, sizeof j);
+    for (int r = 0; r < 2; r++) {
+        j[r].h = &h, j[r].seeds = 4, j[r].stop_rank = 1;
+        j[r].peers = (recur_peers){.rank = r, .size = 2, .exchange = exchange, .user = &h};
+        assert_int_equal(pthread_create(&th[r], NULL, fc_rank, &j[r]), 0);
+    }
+    for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&h.bar);
+    assert_int_equal(j[1].st, RECUR_E_INTERRUPTED);
+    assert_non_null(strstr(j[1].err.msg, "training stopped at epoch 1"));
+    assert_int_equal(j[0].st, RECUR_E_INTERRUPTED);
+    assert_non_null(strstr(j[0].err.msg, "network 3 failed on rank 1 of 2"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_bit_identical_any_ranks),
         cmocka_unit_test(t_exchange_failure_ends_fit),
         cmocka_unit_test(t_bad_peers),
+        cmocka_unit_test(t_forecaster_and_backtest_any_ranks),
+        cmocka_unit_test(t_ensemble_failure_reaches_every_rank),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

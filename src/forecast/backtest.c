@@ -20,6 +20,7 @@
 #include "core/core.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,7 @@ recur_backtest_opts recur_backtest_opts_default(void)
     o.sliding = 0;
     o.levels = NULL;
     o.n_levels = 0;
+    o.peers = NULL;
     return o;
 }
 
@@ -107,6 +109,122 @@ static recur_status fit_round(const recur_method *model, const recur_panel *p, c
     return RECUR_OK;
 }
 
+/* One round's forecasts of one series by every method: per method its mean,
+ * then the widest level's lo and hi (H each), and a status per method. */
+typedef struct {
+    const recur_panel *p;
+    const recur_backtest_opts *o;
+    const recur_method *model;
+    const recur_peers *pe; /* NULL: this process alone (or one of one) */
+    int m, n_methods;
+    size_t wide, per; /* doubles per series: n_methods * (3H + 1) */
+    double *lo, *hi;  /* (L + 1) x H scratch */
+} round_ctx;
+
+/* Series s at round j (origin t) by every method into rec; 1 when s has no
+ * origin in this round. A method's failure is kept in rec (its status, and
+ * its message in msg[k] when msg is given), not returned. */
+static int forecast_series(const round_ctx *c, size_t s, size_t j, double *rec, recur_error *msg)
+{
+    const recur_backtest_opts *o = c->o;
+    size_t n = recur_panel_length(c->p, s), ntr = train_count(n, o->test_fraction), H = (size_t)o->horizon;
+    size_t t = ntr + j * (size_t)o->stride, L = (size_t)o->n_levels;
+    if (t + H > n) return 1;
+    const double *y = recur_panel_values(c->p, s);
+    size_t from = o->sliding ? t - ntr : 0;
+    for (int k = 0; k < c->n_methods; k++) {
+        double *mean = rec + (size_t)k * 3 * H, *st = rec + (size_t)c->n_methods * 3 * H + k;
+        recur_error e = {0};
+        int base = k - (c->model != NULL);
+        recur_status rc;
+        for (size_t i = 0; i < (L + 1) * H; i++) c->lo[i] = c->hi[i] = NAN;
+        if (base < 0)
+            rc = c->model->predict(c->model->ctx, c->p, s, t, o->horizon, o->levels, o->n_levels, mean, c->lo, c->hi,
+                                   &e);
+        else
+            rc = recur_baseline_forecast((recur_baseline)base, y + from, t - from, c->m, o->horizon, o->levels,
+                                         o->n_levels, mean, c->lo, c->hi, &e);
+        memcpy(mean + H, c->lo + c->wide * H, H * sizeof *mean);
+        memcpy(mean + 2 * H, c->hi + c->wide * H, H * sizeof *mean);
+        *st = (double)rc;
+        if (rc && msg) msg[k] = e;
+    }
+    return 0;
+}
+
+/* The rank that forecasts series s: the one whose block [ns*r/N, ns*(r+1)/N) holds it. */
+static int owner(const round_ctx *c, size_t s)
+{
+    size_t ns = recur_panel_count(c->p);
+    int r = 0;
+    while (r + 1 < c->pe->size && s >= ns * (size_t)(r + 1) / (size_t)c->pe->size) r++;
+    return r;
+}
+
+/* Scores series s at round j from rec (forecast_series's), in method order. */
+static recur_status score_series(recur_backtest *b, const round_ctx *c, size_t s, size_t j, const double *rec,
+                                 const recur_error *msg, recur_error *err)
+{
+    const recur_backtest_opts *o = c->o;
+    size_t n = recur_panel_length(c->p, s), ntr = train_count(n, o->test_fraction), H = (size_t)o->horizon;
+    size_t t = ntr + j * (size_t)o->stride, L = (size_t)o->n_levels;
+    const double *y = recur_panel_values(c->p, s);
+    for (int k = 0; k < c->n_methods; k++) {
+        const double *mean = rec + (size_t)k * 3 * H, *lo = mean + H, *hi = mean + 2 * H;
+        recur_status rc = (recur_status)(int)rec[(size_t)c->n_methods * 3 * H + k];
+        recur_error e = {0};
+        if (rc && msg) e = msg[k];
+        else if (rc && c->pe)
+            snprintf(e.msg, sizeof e.msg, "failed on rank %d of %d (the message is that rank's)", owner(c, s),
+                     c->pe->size);
+        if (!rc) rc = recur_scorer_add(b->sc[k], s, y + t, mean, L ? lo : NULL, L ? hi : NULL, o->horizon, &e);
+        if (rc)
+            return rc_error(err, rc, "backtest: %s, series \"%s\", origin %zu: %s", b->name[k], recur_panel_id(c->p, s),
+                            t, e.msg);
+        if (s == 0) {
+            const recur_backtest_path *q = &b->path[k];
+            memcpy((double *)q->mean + j * H, mean, H * sizeof *mean);
+            if (L) {
+                memcpy((double *)q->lo + j * H, lo, H * sizeof *lo);
+                memcpy((double *)q->hi + j * H, hi, H * sizeof *hi);
+            }
+        }
+    }
+    return RECUR_OK;
+}
+
+/* One round: every series forecast by every method, then scored in series
+ * order. With peers, this rank forecasts its block of series and an
+ * exchange (a chunk of c->per doubles per series, moved as floats' bytes,
+ * with each chunk's "loss" 1 when it has no origin in the round) gives every
+ * rank the others'. */
+static recur_status run_round(recur_backtest *b, const round_ctx *c, size_t j, double *rec, double *skip,
+                              recur_error *msg, recur_error *err)
+{
+    const recur_peers *pe = c->pe;
+    size_t ns = recur_panel_count(c->p);
+    if (!pe) {
+        for (size_t s = 0; s < ns; s++) {
+            if (forecast_series(c, s, j, rec, msg)) continue;
+            recur_status rc = score_series(b, c, s, j, rec, msg, err);
+            if (rc) return rc;
+        }
+        return RECUR_OK;
+    }
+    size_t lo = ns * (size_t)pe->rank / (size_t)pe->size, hi = ns * (size_t)(pe->rank + 1) / (size_t)pe->size;
+    for (size_t s = lo; s < hi; s++) skip[s] = forecast_series(c, s, j, rec + s * c->per, msg + s * c->n_methods);
+    const size_t words = c->per * sizeof *rec / sizeof(recur_float);
+    if (ns > 0x7fffffff) return rc_error(err, RECUR_E_INVALID, "backtest: too many series to share between processes");
+    recur_status rc = pe->exchange(pe, (recur_float *)(void *)rec, skip, words, (int)ns, err);
+    if (rc) return rc;
+    for (size_t s = 0; s < ns; s++) {
+        if (skip[s] != 0) continue;
+        int mine = s >= lo && s < hi;
+        if ((rc = score_series(b, c, s, j, rec + s * c->per, mine ? msg + s * c->n_methods : NULL, err))) return rc;
+    }
+    return RECUR_OK;
+}
+
 recur_status recur_backtest_run(const recur_panel *p, const recur_backtest_opts *o, const recur_method *model,
                                 recur_backtest **out, recur_error *err)
 {
@@ -114,6 +232,9 @@ recur_status recur_backtest_run(const recur_panel *p, const recur_backtest_opts 
     *out = NULL;
     if (model && (!model->predict || !model->name))
         return rc_error(err, RECUR_E_INVALID, "recur_backtest_run: the model method needs a name and predict");
+    const recur_peers *pe = o->peers;
+    if (pe && (pe->size < 1 || pe->rank < 0 || pe->rank >= pe->size || !pe->exchange))
+        return rc_error(err, RECUR_E_INVALID, "backtest: peers must have 0 <= rank < size and an exchange function");
     int m = o->season > 0 ? o->season : recur_panel_infer_season(p);
     recur_status rc = check_opts(p, o, m, err);
     if (rc) return rc;
@@ -122,13 +243,22 @@ recur_status recur_backtest_run(const recur_panel *p, const recur_backtest_opts 
         if (o->levels[l] > o->levels[wide]) wide = l;
     recur_backtest *b = calloc(1, sizeof *b);
     size_t *start = malloc(ns * sizeof *start), *end = malloc(ns * sizeof *end);
-    double *mean = malloc(H * sizeof *mean), *lo = malloc((L + 1) * H * sizeof *lo),
-           *hi = malloc((L + 1) * H * sizeof *hi);
-    if (!b || !start || !end || !mean || !lo || !hi) goto nomem;
+    double *lo = malloc((L + 1) * H * sizeof *lo), *hi = malloc((L + 1) * H * sizeof *hi);
+    double *rec = NULL, *skip = NULL;
+    recur_error *msg = NULL;
+    if (!b || !start || !end || !lo || !hi) goto nomem;
     b->H = o->horizon;
     b->season = m;
     if (model) b->name[b->n_methods++] = model->name;
     for (int k = 0; k < RECUR_N_BASELINES; k++) b->name[b->n_methods++] = recur_baseline_name((recur_baseline)k);
+    if (pe && pe->size == 1) pe = NULL; /* one of one: nothing to exchange */
+    round_ctx c = {p, o, model, pe, m, b->n_methods, wide, (size_t)b->n_methods * (3 * H + 1), lo, hi};
+    /* one series' record, or with peers every series' (and their messages) */
+    size_t slots = pe ? ns : 1;
+    rec = calloc(slots * c.per, sizeof *rec);
+    skip = calloc(slots, sizeof *skip);
+    msg = calloc(slots * (size_t)b->n_methods, sizeof *msg);
+    if (!rec || !skip || !msg) goto nomem;
     for (int k = 0; k < b->n_methods; k++)
         if ((rc = recur_scorer_new(o->horizon, &b->sc[k], err))) goto fail;
     for (size_t s = 0; s < ns; s++) {
@@ -154,39 +284,7 @@ recur_status recur_backtest_run(const recur_panel *p, const recur_backtest_opts 
     for (size_t j = 0; j < rounds; j++) {
         if (model && model->fit && (j == 0 || (o->refit > 0 && j % (size_t)o->refit == 0)))
             if ((rc = fit_round(model, p, o, j, start, end, err))) goto fail;
-        for (size_t s = 0; s < ns; s++) {
-            size_t n = recur_panel_length(p, s), ntr = train_count(n, o->test_fraction);
-            size_t t = ntr + j * (size_t)o->stride;
-            if (t + H > n) continue;
-            const double *y = recur_panel_values(p, s);
-            size_t from = o->sliding ? t - ntr : 0;
-            for (int k = 0; k < b->n_methods; k++) {
-                recur_error e = {0};
-                int base = k - (model != NULL);
-                for (size_t i = 0; i < (L + 1) * H; i++) lo[i] = hi[i] = NAN;
-                if (base < 0)
-                    rc = model->predict(model->ctx, p, s, t, o->horizon, o->levels, o->n_levels, mean, lo, hi, &e);
-                else
-                    rc = recur_baseline_forecast((recur_baseline)base, y + from, t - from, m, o->horizon, o->levels,
-                                                 o->n_levels, mean, lo, hi, &e);
-                if (!rc)
-                    rc = recur_scorer_add(b->sc[k], s, y + t, mean, L ? lo + wide * H : NULL, L ? hi + wide * H : NULL,
-                                          o->horizon, &e);
-                if (rc) {
-                    rc_error(err, rc, "backtest: %s, series \"%s\", origin %zu: %s", b->name[k],
-                             recur_panel_id(p, s), t, e.msg);
-                    goto fail;
-                }
-                if (s == 0) {
-                    const recur_backtest_path *q = &b->path[k];
-                    memcpy((double *)q->mean + j * H, mean, H * sizeof *mean);
-                    if (L) {
-                        memcpy((double *)q->lo + j * H, lo + wide * H, H * sizeof *lo);
-                        memcpy((double *)q->hi + j * H, hi + wide * H, H * sizeof *hi);
-                    }
-                }
-            }
-        }
+        if ((rc = run_round(b, &c, j, rec, skip, msg, err))) goto fail;
     }
     *out = b;
     b = NULL;
@@ -199,9 +297,11 @@ fail:
 done:
     free(start);
     free(end);
-    free(mean);
     free(lo);
     free(hi);
+    free(rec);
+    free(skip);
+    free(msg);
     return rc;
 }
 

@@ -339,6 +339,7 @@ typedef struct {
     const recur_float *xv, *yv;
     size_t nv;             /* validation windows */
     const recur_forecaster *warm; /* start from its weights (NULL: from the seeds) */
+    const recur_peers *batch_peers; /* every network data-parallel across these (NULL: alone) */
 } fit_ctx;
 
 /* Trains network k; its validation predictions into pv (nv, H). */
@@ -398,6 +399,7 @@ static recur_status train_net(recur_forecaster *f, const fit_ctx *c, int k, recu
         fo.batch_size = o->batch_size;
         fo.threads = o->threads;
         fo.seed = rc_seed_mix(co.seed, 0xe9, (uint64_t)e);
+        fo.peers = c->batch_peers;
         pc.epoch = e;
         if (o->progress) fo.progress = batch_progress, fo.progress_user = &pc;
         double hl[1], hv[1];
@@ -442,6 +444,74 @@ done:
     free(y);
     free(x);
     free(perm);
+    return st;
+}
+
+/* The ensemble spread over processes: this rank trains networks [lo, hi) of
+ * the first K (a multiple of the ranks), then one exchange, a chunk per network (its weights, then its nv x H
+ * validation predictions), gives every rank every network. A network that
+ * failed is marked by its status in the chunk's loss, so that every rank
+ * fails with it after the exchange (a rank that left before it would leave
+ * the others waiting). */
+static recur_status train_shared(recur_forecaster *f, const fit_ctx *c, const recur_peers *pe, int K, recur_float *pk,
+                                 recur_error *err)
+{
+    const int H = f->H;
+    const int lo = (int)((long)K * pe->rank / pe->size), hi = (int)((long)K * (pe->rank + 1) / pe->size);
+    const size_t npv = c->nv * (size_t)H;
+    recur_status st = RECUR_OK, mine = RECUR_OK;
+    recur_error mine_err = {0};
+    int failed_at = -1;
+    size_t np = 0;
+    recur_float *buf = NULL;
+    double *flag = calloc((size_t)K, sizeof *flag);
+    if (!flag) return rc_error(err, RECUR_E_NOMEM, "forecaster: out of memory");
+    /* Every rank builds every network (the weights of those it does not
+     * train are overwritten), so that all know the chunk size. */
+    for (int k = 0; k < K && !st; k++) {
+        recur_compile_opts co = c->co;
+        co.seed = c->o->seed + (uint64_t)k;
+        if (k < lo || k >= hi) st = rc_fc_build_net(f->spec, f->chunk, H, &co, &f->net[k], err);
+    }
+    for (int k = lo; k < hi && !st && !mine; k++) {
+        if ((mine = train_net(f, c, k, pk + (size_t)k * npv, &mine_err))) failed_at = k;
+    }
+    if (st) goto done;
+    for (int k = 0; k < K && !np; k++)
+        if (f->net[k]) np = recur_model_n_params(f->net[k]);
+    const size_t per = np + npv;
+    if (!(buf = calloc((size_t)K * per, sizeof *buf))) {
+        st = rc_error(err, RECUR_E_NOMEM, "forecaster: out of memory for the ensemble's exchange");
+        goto done;
+    }
+    for (int k = lo; k < hi; k++) {
+        recur_float *b = buf + (size_t)k * per;
+        flag[k] = mine && k >= failed_at ? (double)mine : 0.0;
+        if (flag[k] != 0) continue;
+        memcpy(b, recur_model_params(f->net[k]), np * sizeof *b);
+        memcpy(b + np, pk + (size_t)k * npv, npv * sizeof *b);
+    }
+    if ((st = pe->exchange(pe, buf, flag, per, K, err))) goto done;
+    if (mine) {
+        st = mine;
+        rc_error(err, mine, "%s", mine_err.msg);
+        goto done;
+    }
+    for (int k = 0; k < K; k++)
+        if (flag[k] != 0) {
+            st = rc_error(err, (recur_status)(int)flag[k], "forecaster: network %d failed on rank %d of %d (the "
+                          "message is that rank's)", k + 1, (int)((long)k * pe->size / K), pe->size);
+            goto done;
+        }
+    for (int k = 0; k < K; k++) {
+        if (k >= lo && k < hi) continue;
+        const recur_float *b = buf + (size_t)k * per;
+        memcpy(recur_model_params(f->net[k]), b, np * sizeof *b);
+        memcpy(pk + (size_t)k * npv, b + np, npv * sizeof *b);
+    }
+done:
+    free(buf);
+    free(flag);
     return st;
 }
 
@@ -649,8 +719,14 @@ recur_status rc_fc_fit_from(const recur_forecaster_opts *o, const recur_panel *p
         for (size_t t = sd[k].n_fit; t + (size_t)H <= sd[k].n; t++, w++)
             cut(f, sd[k].v, t, xv + w * (size_t)f->T, yv + w * (size_t)H);
 
-    fit_ctx c = {o, co, sd, ns, total, xv, yv, nv, warm};
-    for (int k = 0; k < o->seeds; k++)
+    fit_ctx c = {o, co, sd, ns, total, xv, yv, nv, warm, NULL};
+    /* Across processes: as many networks as divide evenly, each trained by
+     * one rank, then the rest each by all ranks together (data-parallel). */
+    const recur_peers *pe = o->peers && o->peers->size > 1 ? o->peers : NULL;
+    int split = pe ? o->seeds / pe->size * pe->size : 0;
+    if (split > 0 && (st = train_shared(f, &c, pe, split, pk, err))) goto fail;
+    c.batch_peers = pe;
+    for (int k = split; k < o->seeds; k++)
         if ((st = train_net(f, &c, k, pk + (size_t)k * nv * H, err))) goto fail;
 
     /* Ensemble median, then each step's absolute errors, ascending. */
