@@ -266,7 +266,11 @@ void cli_print_summary(FILE *f, const recur_model *m, int timesteps)
 static volatile sig_atomic_t got_signal;
 static struct sigaction old_int, old_term;
 
-static void on_signal(int sig) { got_signal = sig; }
+static void on_signal(int sig)
+{
+    got_signal = sig;
+    cli_mpi_signal(sig); /* under mpirun: rank 0 says so if the others no longer answer */
+}
 
 static void signals_install(void)
 {

@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* How long a failing rank waits for the others at an agreement before it
@@ -23,10 +24,18 @@
  * and other ranks still reading a large data file. */
 #define AGREE_WAIT_S 60.0
 
+/* After mpirun's SIGTERM, how long rank 0 waits for the stop agreement
+ * before it says that the other ranks are gone (mpirun's SIGKILL follows
+ * the SIGTERM by 1 s). */
+#define STOP_WAIT_MS 400
+
 static int active;     /* MPI is up */
 static int agreed;     /* a failure was agreed on: cli_mpi_end only finishes */
 static int saved_err = -1; /* this rank's real stderr */
 static char note[1024];
+static char gone_line[400]; /* rank 0's line when the others are gone */
+static size_t gone_len;
+static volatile sig_atomic_t term_kills; /* SIGTERM's default action is ours to finish */
 
 static void own_line(const char *fmt, const char *a, const char *b)
 {
@@ -36,6 +45,40 @@ static void own_line(const char *fmt, const char *a, const char *b)
         ssize_t w = write(saved_err, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
         (void)w;
     }
+}
+
+/* SIGALRM, STOP_WAIT_MS after mpirun's SIGTERM with no agreement since: the
+ * other ranks are gone. One line (write: async-signal-safe), then the end
+ * SIGTERM would have given when no command handles it. */
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (saved_err >= 0 && gone_len) {
+        ssize_t w = write(saved_err, gone_line, gone_len);
+        (void)w;
+    }
+    if (term_kills) _exit(128 + SIGTERM);
+}
+
+static void on_term(int sig)
+{
+    term_kills = 1;
+    cli_mpi_signal(sig);
+}
+
+void cli_mpi_signal(int sig)
+{
+    if (!active || !gone_len || sig != SIGTERM) return;
+    struct itimerval it = {{0, 0}, {0, STOP_WAIT_MS * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* The agreement came: whoever sent SIGTERM, the ranks are still there. */
+static void stop_timer(void)
+{
+    if (!gone_len) return;
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
 }
 
 /* A message for rank 0: this rank's name and its last error. */
@@ -68,6 +111,20 @@ int cli_mpi_start(int *argc, char ***argv, const char *cmd)
             dup2(null, STDERR_FILENO);
             close(null);
         }
+    }
+    if (rc_mpi_rank() == 0 && rc_mpi_size() > 1) {
+        int n = snprintf(gone_line, sizeof gone_line,
+                         "recur: error: %s: mpirun is ending the run (SIGTERM) and the other ranks did not "
+                         "answer within %.1f s: one of them has ended (or, after Ctrl-C, is inside a long step); "
+                         "nothing partial is written\n", rc_mpi_where(), STOP_WAIT_MS / 1000.0);
+        gone_len = n > 0 && (size_t)n < sizeof gone_line ? (size_t)n : 0;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sigemptyset(&sa.sa_mask);
+        sa.sa_handler = on_alarm;
+        sigaction(SIGALRM, &sa, NULL);
+        sa.sa_handler = on_term; /* commands that stop cleanly (train) install their own over it */
+        sigaction(SIGTERM, &sa, NULL);
     }
     if (rc_mpi_size() > 1 && strcmp(cmd, "train") != 0 && strcmp(cmd, "backtest") != 0) {
         if (rc_mpi_rank() == 0)
@@ -117,7 +174,13 @@ int cli_mpi_end(int status)
 int cli_mpi_root(void) { return !active || rc_mpi_rank() == 0; }
 const recur_peers *cli_mpi_peers(void) { return active ? rc_mpi_peers() : NULL; }
 int cli_mpi_ready(int status) { return active ? agree(status) : status; }
-int cli_mpi_any(int flag) { return active ? rc_mpi_any(flag) : flag; }
+int cli_mpi_any(int flag)
+{
+    if (!active) return flag;
+    int any = rc_mpi_any(flag);
+    stop_timer();
+    return any;
+}
 
 void cli_mpi_note(const char *msg)
 {
@@ -137,5 +200,6 @@ const recur_peers *cli_mpi_peers(void) { return NULL; }
 int cli_mpi_ready(int status) { return status; }
 int cli_mpi_any(int flag) { return flag; }
 void cli_mpi_note(const char *msg) { (void)msg; }
+void cli_mpi_signal(int sig) { (void)sig; }
 
 #endif

@@ -33,6 +33,11 @@ int cli_mpi_ready(int status);
 /* 1 when flag is set on any rank (stopping after a batch: Ctrl-C, a failed
  * checkpoint); flag itself in one process. Called in the same order by all. */
 int cli_mpi_any(int flag);
+/* From a SIGINT/SIGTERM handler (async-signal-safe). mpirun ends a run with
+ * SIGTERM to every rank, on Ctrl-C and when a rank has died; rank 0 then
+ * prints one line if the other ranks do not reach the next agreement within
+ * STOP_WAIT_MS (they died, or are stuck in a collective with a dead one). */
+void cli_mpi_signal(int sig);
 /* The text of the last error this process reported (cli_errorf), for rank 0. */
 void cli_mpi_note(const char *msg);
 

@@ -12,7 +12,7 @@
 #  2. A data file missing on one rank: exit 1, one error line from rank 0
 #     naming the rank and the file, --out left as it was.
 #  3. A rank killed with SIGKILL mid-training: the run ends (non-zero) well
-#     within the time limit, --out left as it was.
+#     within the time limit, with rank 0's line saying so, --out left as it was.
 #  4. SIGINT to mpirun (Ctrl-C): rank 0 saves the last complete epoch (the
 #     checkpoint's), which is byte for byte a plain run of that many epochs.
 #  5. Another command under mpirun -np 2: a usage error, exit 2.
@@ -116,6 +116,7 @@ rc=$?
 t1=$(date +%s)
 check "rank killed: non-zero exit (got $rc)" test $rc -ne 0 -a $rc -ne 124
 check "  ends without waiting for the limit ($((t1 - t0)) s)" test $((t1 - t0)) -lt 60
+check "  rank 0 says the others no longer answer" grep -q "^recur: error: rank 0 of 2 (.*): mpirun is ending" die.err
 check "  --out unchanged" cmp -s old.st p.st
 
 # ---- 4. Ctrl-C: SIGINT to mpirun once the first checkpoint is there. Open
