@@ -297,7 +297,17 @@ typedef struct recur_peers {
     int rank, size; /* 0 <= rank < size */
     recur_status (*exchange)(const struct recur_peers *p, recur_float *grads, double *loss, size_t n_params,
                              int n_chunks, recur_error *err);
-    void *user; /* for exchange */
+    void *user; /* for exchange and reduce */
+    /* Optional, for a fit's gradients (grads not NULL) instead of exchange:
+     * leaves in chunk 0 of grads, in every process, the sum of all n_chunks
+     * chunks taken in chunk order, ((c0 + c1) + c2) + ..., one float
+     * addition per element at a time (what fit would compute from all the
+     * chunks), and every chunk's loss in loss as exchange does; the other
+     * chunks' contents are then unspecified. A chain does it with one
+     * parameter block per hop instead of every chunk to every process. NULL:
+     * exchange. */
+    recur_status (*reduce)(const struct recur_peers *p, recur_float *grads, double *loss, size_t n_params,
+                           int n_chunks, recur_error *err);
 } recur_peers;
 
 typedef struct {

@@ -4,6 +4,8 @@
 # end the whole run, never hang it.
 #
 #  1. The same seed and global batch size give the same model file (cmp),
+#     whether the gradients are summed along a chain of the ranks (the
+#     default) or all-gathered (RECUR_MPI_ALLGATHER=1),
 #     the same --history and the same stdout for a plain build's run, the MPI
 #     build run without mpirun, and mpirun -np 1, 2 and 3 (with dropout,
 #     a validation split and early stopping, batches of 64 = 4 chunks, of 100
@@ -73,6 +75,16 @@ check "  same as plain" same t2 p
 check "plain, batch 100" run q plain --layers "lstm(8) dense(1)" --batch-size 100 --threads 2
 check "-np 3, batch 100 (7 chunks)" run q3 3 --layers "lstm(8) dense(1)" --batch-size 100 --threads 1
 check "  same as plain" same q3 q
+# 40,901 parameters: the chain that sums the gradients (src/mpi/mpi.c) sends
+# them in two segments; the same bytes again.
+check "plain, lstm(100)" run w plain --layers "lstm(100) dense(1)" --batch-size 64 --epochs 2 --threads 1
+check "-np 3, lstm(100)" run w3 3 --layers "lstm(100) dense(1)" --batch-size 64 --epochs 2 --threads 1
+check "  same as plain" same w3 w
+check "-np 2, lstm(100), the all-gather instead of the chain" \
+    env RECUR_MPI_ALLGATHER=1 sh -c "$(command -v timeout) $LIMIT $MPIRUN -x RECUR_MPI_ALLGATHER -np 2 $R train \
+    --data d.csv --timestep 20 --epochs 2 --seed 7 --out wa.st --quiet --layers 'lstm(100) dense(1)' --batch-size 64 \
+    --threads 1 > /dev/null 2>&1"
+check "  same as plain" cmp -s wa.st w.st
 # Not trivially equal: another seed gives another file.
 check "another seed differs" run s plain --layers "lstm(8) dense(1)" --batch-size 100 --threads 2 --seed 8
 check "  (the comparison sees a difference)" sh -c '! cmp -s s.st q.st'

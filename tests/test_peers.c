@@ -55,6 +55,8 @@ typedef struct {
     int calls[MAX_RANKS];
     int fail_at;   /* exchange call (1-based) that fails on every rank; 0 = none */
     int bad_split; /* a rank found a chunk computed outside its range, or its own missing */
+    recur_float *sum; /* reduce's running sum: the chunk-0 slot of the last rank that added to it */
+    int reduced;      /* reduce calls (every rank's) */
 } hub;
 
 static int lo_of(int n, int r, int size) { return (int)((long)n * r / size); }
@@ -85,6 +87,42 @@ static recur_status exchange(const recur_peers *p, recur_float *grads, double *l
         }
     }
     pthread_barrier_wait(&h->bar); /* nobody overwrites its chunks before all have read them */
+    return RECUR_OK;
+}
+
+/* reduce: the chain of recur_peers.reduce, one rank after the other behind
+ * barriers: a rank with chunks takes the running sum (in its chunk-0 slot),
+ * adds its chunks in order and leaves it for the next; then every rank
+ * copies the total. */
+static recur_status reduce(const recur_peers *p, recur_float *grads, double *loss, size_t n_params, int n_chunks,
+                           recur_error *err)
+{
+    hub *h = p->user;
+    int r = p->rank, lo = lo_of(n_chunks, r, p->size), hi = lo_of(n_chunks, r + 1, p->size);
+    h->calls[r]++;
+    h->reduced++;
+    h->grads[r] = grads;
+    h->loss[r] = loss;
+    pthread_barrier_wait(&h->bar);
+    for (int q = 0; q < p->size; q++) {
+        if (q == r && hi > lo) {
+            int c = lo;
+            if (h->sum) memcpy(grads, h->sum, n_params * sizeof *grads);
+            else c++; /* chunk 0 is the slot */
+            for (; c < hi; c++)
+                for (size_t i = 0; i < n_params; i++) grads[i] += grads[(size_t)c * n_params + i];
+            h->sum = grads;
+        }
+        pthread_barrier_wait(&h->bar);
+    }
+    if (h->sum != grads) memcpy(grads, h->sum, n_params * sizeof *grads);
+    for (int q = 0; q < p->size; q++)
+        for (int c = lo_of(n_chunks, q, p->size); q != r && c < lo_of(n_chunks, q + 1, p->size); c++)
+            loss[c] = h->loss[q][c];
+    pthread_barrier_wait(&h->bar);
+    if (r == 0) h->sum = NULL;
+    pthread_barrier_wait(&h->bar);
+    (void)err;
     return RECUR_OK;
 }
 
@@ -128,8 +166,9 @@ static void *fit_rank(void *arg)
     return NULL;
 }
 
-/* size ranks as threads; every rank's weights must equal ref (n floats) */
-static void ranks(int size, int batch, int fail_at, const float *ref, size_t n)
+/* size ranks as threads; every rank's weights must equal ref (n floats);
+ * chain: with reduce for the gradients */
+static void ranks_with(int size, int batch, int fail_at, int chain, const float *ref, size_t n)
 {
     hub h;
     memset(&h, 0, sizeof h);
@@ -142,12 +181,15 @@ static void ranks(int size, int batch, int fail_at, const float *ref, size_t n)
     for (int r = 0; r < size; r++) {
         j[r].h = &h;
         j[r].batch = batch;
-        j[r].peers.rank = r, j[r].peers.size = size, j[r].peers.exchange = exchange, j[r].peers.user = &h;
+        j[r].peers = (recur_peers){.rank = r, .size = size, .exchange = exchange, .user = &h,
+                                   .reduce = chain ? reduce : NULL};
         assert_int_equal(pthread_create(&th[r], NULL, fit_rank, &j[r]), 0);
     }
     for (int r = 0; r < size; r++) pthread_join(th[r], NULL);
     pthread_barrier_destroy(&h.bar);
     assert_false(h.bad_split);
+    if (chain) assert_true(h.reduced > 0);
+    else assert_int_equal(h.reduced, 0);
     for (int r = 0; r < size; r++) {
         if (fail_at) {
             assert_int_equal(j[r].st, RECUR_E_IO);
@@ -160,6 +202,11 @@ static void ranks(int size, int batch, int fail_at, const float *ref, size_t n)
         }
         free(j[r].params);
     }
+}
+
+static void ranks(int size, int batch, int fail_at, const float *ref, size_t n)
+{
+    ranks_with(size, batch, fail_at, 0, ref, n);
 }
 
 static void one_process(int batch, float **ref, size_t *n)
@@ -189,6 +236,7 @@ static void t_bit_identical_any_ranks(void **s)
         assert_true(sq > 0);
         int sizes[] = {1, 2, 3, 5, 9}; /* 9 > 7 chunks: some ranks compute nothing */
         for (int k = 0; k < 5; k++) ranks(sizes[k], batches[b], 0, ref, n);
+        for (int k = 0; k < 5; k++) ranks_with(sizes[k], batches[b], 0, 1, ref, n); /* the chain sum */
         free(ref);
     }
 }
@@ -206,7 +254,7 @@ static void t_bad_peers(void **s)
     series();
     recur_model *m = small_model();
     recur_fit_opts fo = recur_fit_opts_default();
-    recur_peers p = {2, 2, exchange, NULL};
+    recur_peers p = {.rank = 2, .size = 2, .exchange = exchange};
     fo.peers = &p;
     recur_error err;
     assert_int_equal(recur_model_fit(m, xs, ys, N, T, NULL, NULL, 0, &fo, NULL, &err), RECUR_E_INVALID);

@@ -11,6 +11,9 @@
  * compute, n/2 times the bytes of a summing allreduce (2x at a batch of 64,
  * 4x from 128; see docs/scaling.md).
  *
+ * A fit's gradients go through reduce instead (below): a chain that sums the
+ * chunks in the same order, one parameter block per hop.
+ *
  * Not here: process start-up policy, messages and exit codes (cli/mpi_glue.c).
  */
 #include "mpi/rc_mpi.h"
@@ -94,6 +97,77 @@ static recur_status exchange(const recur_peers *p, recur_float *grads, double *l
     return RECUR_OK;
 }
 
+/* A fit's gradients summed along a chain of the ranks that hold chunks, in
+ * chunk order: the first sums its chunks into chunk 0's slot and sends that
+ * block to the next, which adds its own chunks one at a time (so the
+ * additions are those of one process, in the same order) and passes it on;
+ * the last broadcasts the total into every rank's chunk 0. Each rank sends
+ * and receives one parameter block (the last sends it to all), against the
+ * (N-1)/N of every chunk in the all-gather; in segments, the N-1 hops
+ * overlap. The losses go as in exchange. */
+#define RC_MPI_SEGMENT ((size_t)32768) /* floats per hop of reduce's chain: 128 KB */
+
+static recur_status reduce(const recur_peers *p, recur_float *grads, double *loss, size_t n_params, int n_chunks,
+                           recur_error *err)
+{
+    int cnt[RC_MPI_MAX_RANKS], at[RC_MPI_MAX_RANKS], prev = -1, next = -1, last = -1;
+    double t0 = MPI_Wtime();
+    for (int r = 0; r < p->size; r++) {
+        at[r] = (int)((long)n_chunks * r / p->size);
+        cnt[r] = (int)((long)n_chunks * (r + 1) / p->size) - at[r];
+        if (cnt[r] > 0) {
+            if (r < p->rank) prev = r;
+            if (r > p->rank && next < 0) next = r;
+            last = r;
+        }
+    }
+    if (n_params > 0x7fffffff)
+        return rc_error(err, RECUR_E_INVALID, "MPI: %zu parameters are more than one MPI message carries (2^31 - 1)",
+                        n_params);
+    const int me = p->rank, np = (int)n_params;
+    int rc = MPI_SUCCESS;
+    double sent = 0, received = 0;
+    if (timing_) {
+        rc = MPI_Barrier(fit_comm);
+        double t1 = MPI_Wtime();
+        counts_.waiting += t1 - t0;
+        t0 = t1;
+    }
+    /* In segments, so that the hops overlap: rank r adds segment k while
+     * rank r-1 already works on segment k+1. */
+    for (size_t off = 0; rc == MPI_SUCCESS && cnt[me] > 0 && off < n_params; off += RC_MPI_SEGMENT) {
+        int len = (int)(n_params - off < RC_MPI_SEGMENT ? n_params - off : RC_MPI_SEGMENT), c = at[me];
+        if (prev >= 0) { /* the sum of chunks [0, at[me]) into chunk 0's slot (not one of ours) */
+            rc = MPI_Recv(grads + off, len, RC_MPI_FLOAT, prev, 2, fit_comm, MPI_STATUS_IGNORE);
+            received += (double)len * sizeof *grads;
+        } else {
+            c++; /* rank 0's chunk 0 is the slot */
+        }
+        for (; rc == MPI_SUCCESS && c < at[me] + cnt[me]; c++)
+            rc_vadd(grads + off, grads + (size_t)c * n_params + off, (size_t)len);
+        if (rc == MPI_SUCCESS && next >= 0) {
+            rc = MPI_Send(grads + off, len, RC_MPI_FLOAT, next, 2, fit_comm);
+            sent += (double)len * sizeof *grads;
+        }
+    }
+    if (rc == MPI_SUCCESS) {
+        rc = MPI_Bcast(grads, np, RC_MPI_FLOAT, last, fit_comm);
+        if (me == last) sent += (double)(p->size - 1) * (double)n_params * sizeof *grads;
+        else received += (double)n_params * sizeof *grads;
+    }
+    if (rc == MPI_SUCCESS) rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, loss, cnt, at, MPI_DOUBLE, fit_comm);
+    if (rc != MPI_SUCCESS) {
+        char s[MPI_MAX_ERROR_STRING];
+        error_text(rc, s, sizeof s);
+        return rc_error(err, RECUR_E_IO, "MPI: summing the chunk gradients failed on %s: %s", where_, s);
+    }
+    counts_.steps++;
+    counts_.sent += sent + (double)cnt[me] * sizeof *loss;
+    counts_.received += received + (double)(n_chunks - cnt[me]) * sizeof *loss;
+    counts_.seconds += MPI_Wtime() - t0;
+    return RECUR_OK;
+}
+
 int rc_mpi_init(int *argc, char ***argv, char *msg, size_t cap)
 {
     int provided = 0, len = 0;
@@ -118,6 +192,7 @@ int rc_mpi_init(int *argc, char ***argv, char *msg, size_t cap)
     peers_.rank = rank_;
     peers_.size = size_;
     peers_.exchange = exchange;
+    if (!getenv("RECUR_MPI_ALLGATHER")) peers_.reduce = reduce; /* the all-gather alone: for comparing */
     return 0;
 }
 

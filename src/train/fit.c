@@ -108,7 +108,7 @@ static recur_status prepare(recur_model *m, int threads, int maxB, int T, recur_
  * training); predictions (pred) are not split. Fails only when the exchange
  * does. */
 static recur_status run_batch(recur_model *m, const recur_float *x, const recur_float *y, recur_float *pred, int B,
-                              int T, int training, uint64_t stream, double *loss, recur_error *err)
+                              int T, int training, uint64_t stream, double *loss, int *to_sum, recur_error *err)
 {
     job j = {.m = m, .x = x, .y = y, .pred = pred, .B = B, .T = T, .training = training, .stream = stream,
              .n_chunks = n_chunks_for(B)};
@@ -119,7 +119,12 @@ static recur_status run_batch(recur_model *m, const recur_float *x, const recur_
     j.denom = (double)rc_out_size(m, B, T);
     if (j.n_threads == 1) run_chunks(&j, 0);
     else if (j.n_threads > 1) rc_pool_run(&m->pool, run_chunks, &j);
-    if (pe) {
+    if (to_sum) *to_sum = j.n_chunks; /* gradient chunks the update still has to sum */
+    if (pe && training && pe->reduce) { /* the peers sum them, in chunk order */
+        recur_status st = pe->reduce(pe, m->grads, j.loss, m->n_params, j.n_chunks, err);
+        if (st) return st;
+        if (to_sum) *to_sum = 1;
+    } else if (pe) {
         recur_status st = pe->exchange(pe, training ? m->grads : NULL, j.loss, m->n_params, j.n_chunks, err);
         if (st) return st;
     }
@@ -192,7 +197,7 @@ static recur_status eval_loss(recur_model *m, const recur_float *x, const recur_
     for (size_t i = 0; i < n; i += (size_t)bs) {
         int B = (int)((n - i) < (size_t)bs ? (n - i) : (size_t)bs);
         double bl;
-        recur_status st = run_batch(m, x + i * per_x, y + i * per_y, NULL, B, T, 0, 0, &bl, err);
+        recur_status st = run_batch(m, x + i * per_x, y + i * per_y, NULL, B, T, 0, 0, &bl, NULL, err);
         if (st) return st;
         s += bl;
     }
@@ -344,14 +349,16 @@ static recur_status fit_batch(fit_run *r, int e, int b, double *sum, recur_error
         memcpy(r->yb + (size_t)i * r->per_y, r->y + r->perm[s0 + i] * r->per_y, r->per_y * sizeof *r->yb);
     }
     double bl;
-    recur_status st = run_batch(m, r->xb, r->yb, NULL, B, r->T, 1, rc_seed_mix(r->o.seed, r->step++, 0xd50), &bl, err);
+    int to_sum = 0;
+    recur_status st =
+        run_batch(m, r->xb, r->yb, NULL, B, r->T, 1, rc_seed_mix(r->o.seed, r->step++, 0xd50), &bl, &to_sum, err);
     if (st) return st;
     double bmean = bl / ((double)B * (double)r->per_y);
     update_job u;
     memset(&u, 0, sizeof u);
     u.m = m;
     u.prev = r->prev;
-    u.n_chunks = n_chunks_for(B);
+    u.n_chunks = to_sum;
     u.phase = 0;
     u.n_threads = m->n_params < RC_SERIAL_UPDATE ? 1 : m->pool.n;
     int bad = !isfinite(bmean) || !isfinite(run_update(&u));
@@ -494,7 +501,7 @@ recur_status recur_model_predict(recur_model *m, const recur_float *x, size_t n,
         for (size_t i = 0; i < n; i += (size_t)bs) {
             int B = (int)((n - i) < (size_t)bs ? (n - i) : (size_t)bs);
             double unused;
-            run_batch(m, x + i * per_x, NULL, y_out + i * per_y, B, T, 0, 0, &unused, NULL); /* cannot fail */
+            run_batch(m, x + i * per_x, NULL, y_out + i * per_y, B, T, 0, 0, &unused, NULL, NULL); /* cannot fail */
         }
     }
     rc_blas_leave();
