@@ -63,6 +63,11 @@ static void help(void)
            "  -q, --quiet             no progress on stderr\n"
            "  -h, --help              this text\n"
            "\n"
+           "Across processes (recur built with make MPI=1; docs/scaling.md):\n"
+           "  mpirun -np N recur backtest ...  each fit shared as recur train shares it, each round's\n"
+           "                                   forecasts split by series; rank 0 prints the table one\n"
+           "                                   process prints, byte for byte\n"
+           "\n"
            "Example:\n"
            "  recur backtest --data data/airpassengers.csv --horizon 1 --season 12 --no-model\n"
            "  recur backtest --data hourly.csv --id-column unique_id --horizon 48 --season 24 --stride 48\n");

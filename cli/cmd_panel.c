@@ -132,6 +132,11 @@ static void train_help(void)
            "  --quiet                 no progress on stderr\n"
            "  -h, --help              this text\n"
            "\n"
+           "Across processes (recur built with make MPI=1; docs/scaling.md):\n"
+           "  mpirun -np N recur train ...   the networks split across the ranks (those left over\n"
+           "                                 trained by all, their batches split); rank 0 writes the\n"
+           "                                 same forecaster file one process writes, byte for byte\n"
+           "\n"
            "Example (M4 Hourly, see make bench-m4):\n"
            "  recur train --data hourly.csv --id-column unique_id --date-column ds --column y \\\n"
            "              --horizon 48 --season 24 --preset forecast --out m4h.safetensors\n");
