@@ -21,6 +21,7 @@
  */
 #include "nn/act.h"
 #include "nn/layer.h"
+#include "nn/simd.h"
 #include "nn/vmath.h"
 
 #include <string.h>
@@ -84,6 +85,67 @@ static int gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
     return rc_init_orthogonal(p + L->off_u, H, 3 * H, rng);
 }
 
+#ifdef RC_SIMD512
+/* The reset_after step's cell pass for one row, sigmoid gates, 16 cells at a
+ * time (the last vector masked): ab (z | r | h pre-activations, x W + b0)
+ * and mb (h_{t-1} U + b1) in; ab leaves holding z | r | hh, aux mb's
+ * candidate block, h the new state. The operations of the portable loops in
+ * their order (multiplies and adds, no FMA) and sigmoid512/tanh512 as
+ * rc_vsigmoid/rc_vtanh use them: the same floats, in one pass instead of
+ * four. */
+RC_AVX512 static void cell_forward_ra512(float *ab, const float *mb, const float *hp, float *aux, float *h, int H)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int j = 0; j < H; j += 16) {
+        __mmask16 m = H - j >= 16 ? (__mmask16)0xffff : rc_mask16(H - j);
+        __m512 z = sigmoid512(
+            _mm512_add_ps(_mm512_maskz_loadu_ps(m, ab + j), _mm512_maskz_loadu_ps(m, mb + j)));
+        __m512 r = sigmoid512(
+            _mm512_add_ps(_mm512_maskz_loadu_ps(m, ab + H + j), _mm512_maskz_loadu_ps(m, mb + H + j)));
+        __m512 mh = _mm512_maskz_loadu_ps(m, mb + 2 * H + j);
+        __m512 hh = tanh512(_mm512_add_ps(_mm512_maskz_loadu_ps(m, ab + 2 * H + j), _mm512_mul_ps(r, mh)));
+        __m512 hv = _mm512_add_ps(_mm512_mul_ps(z, _mm512_maskz_loadu_ps(m, hp + j)),
+                                  _mm512_mul_ps(_mm512_sub_ps(one, z), hh));
+        _mm512_mask_storeu_ps(ab + j, m, z);
+        _mm512_mask_storeu_ps(ab + H + j, m, r);
+        _mm512_mask_storeu_ps(ab + 2 * H + j, m, hh);
+        _mm512_mask_storeu_ps(aux + j, m, mh);
+        _mm512_mask_storeu_ps(h + j, m, hv);
+    }
+}
+
+/* The reset_after backward cell pass for one row, sigmoid gates, as the
+ * portable loop (same operations in the same order): ab (z | r | hh) in,
+ * the input-side gate gradients out; d2 the recurrent-side ones; dh (this
+ * row's dL/dh_t without the upstream dy, which is added here when given)
+ * leaves holding the direct part dh z of dL/dh_{t-1}. */
+RC_AVX512 static void cell_backward_ra512(float *ab, float *d2, float *dh, const float *dy, const float *hp,
+                                          const float *aux, int H)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int j = 0; j < H; j += 16) {
+        __mmask16 m = H - j >= 16 ? (__mmask16)0xffff : rc_mask16(H - j);
+        __m512 dhv = _mm512_maskz_loadu_ps(m, dh + j);
+        if (dy) dhv = _mm512_add_ps(dhv, _mm512_maskz_loadu_ps(m, dy + j));
+        __m512 z = _mm512_maskz_loadu_ps(m, ab + j), r = _mm512_maskz_loadu_ps(m, ab + H + j);
+        __m512 hh = _mm512_maskz_loadu_ps(m, ab + 2 * H + j);
+        __m512 dah = _mm512_mul_ps(_mm512_mul_ps(dhv, _mm512_sub_ps(one, z)),
+                                   _mm512_sub_ps(one, _mm512_mul_ps(hh, hh)));
+        __m512 daz = _mm512_mul_ps(_mm512_mul_ps(dhv, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, hp + j), hh)),
+                                   _mm512_mul_ps(z, _mm512_sub_ps(one, z)));
+        __m512 dar = _mm512_mul_ps(_mm512_mul_ps(dah, _mm512_maskz_loadu_ps(m, aux + j)),
+                                   _mm512_mul_ps(r, _mm512_sub_ps(one, r)));
+        _mm512_mask_storeu_ps(ab + j, m, daz);
+        _mm512_mask_storeu_ps(ab + H + j, m, dar);
+        _mm512_mask_storeu_ps(ab + 2 * H + j, m, dah);
+        _mm512_mask_storeu_ps(d2 + j, m, daz);
+        _mm512_mask_storeu_ps(d2 + H + j, m, dar);
+        _mm512_mask_storeu_ps(d2 + 2 * H + j, m, _mm512_mul_ps(dah, r));
+        _mm512_mask_storeu_ps(dh + j, m, _mm512_mul_ps(dhv, z));
+    }
+}
+#endif
+
 static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,
                         int training, rc_rng *rng)
 {
@@ -93,6 +155,9 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
     const size_t BH = (size_t)B * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u, *b0 = p + L->off_b, *b1 = b0 + G3;
     const recur_activation ga = rc_rec_act(L);
+#ifdef RC_SIMD512
+    const int simd = rc_cpu_avx512() && ga == RECUR_ACT_SIGMOID; /* the fused cell passes are sigmoid's */
+#endif
     const rc_packed *pw = rc_wp_pack(lb, WP_W, W, G3, 0, L->in, G3, 0);
     const rc_packed *pu = rc_wp_pack(lb, WP_U, U, G3, 0, H, L->reset_after ? G3 : 2 * H, off_u(L));
     const rc_packed *puh =
@@ -109,6 +174,14 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
             for (int b = 0; b < B; b++)
                 for (int j = 0; j < G3; j++) mh[(size_t)b * G3 + j] = b1[j];
             if (any) rc_pgemm(0, B, hp, H, pu, 1, mh, G3);
+#ifdef RC_SIMD512
+            if (simd) {
+                for (int b = 0; b < B; b++)
+                    cell_forward_ra512(A + (size_t)b * G3, mh + (size_t)b * G3, hp + (size_t)b * H,
+                                       aux + (size_t)b * H, h + (size_t)b * H, H);
+                continue;
+            }
+#endif
             for (int b = 0; b < B; b++) {
                 recur_float *ab = A + (size_t)b * G3;
                 const recur_float *mb = mh + (size_t)b * G3, *hpb = hp + (size_t)b * H;
@@ -148,6 +221,9 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
     const size_t BH = (size_t)B * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u;
     const recur_activation ga = rc_rec_act(L);
+#ifdef RC_SIMD512
+    const int simd = rc_cpu_avx512() && ga == RECUR_ACT_SIGMOID;
+#endif
     recur_float *dh = lb->dh, *tmp = lb->dc;
     for (size_t k = 0; k < BH; k++) dh[k] = 0;
     const rc_packed *put = rc_wp_pack(lb, WP_UT, U, G3, 1, G3, H, off_ut(L));
@@ -162,6 +238,17 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
         int more = t > 0 || lb->has_state;
         if (L->reset_after) {
             recur_float *D2 = lb->da2 + (size_t)t * B * G3;
+#ifdef RC_SIMD512
+            if (simd) {
+                for (int b = 0; b < B; b++) {
+                    size_t k0 = (size_t)b * H;
+                    cell_backward_ra512(A + (size_t)b * G3, D2 + (size_t)b * G3, dh + k0, dyt ? dyt + k0 : NULL,
+                                        hp + k0, aux + k0, H);
+                }
+                if (more) rc_pgemm(0, B, D2, G3, put, 1, dh, H);
+                continue;
+            }
+#endif
             for (int b = 0; b < B; b++) {
                 recur_float *ab = A + (size_t)b * G3, *d2 = D2 + (size_t)b * G3;
                 for (int j = 0; j < H; j++) {
