@@ -162,8 +162,7 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
     const rc_packed *pu = rc_wp_pack(lb, WP_U, U, G3, 0, H, L->reset_after ? G3 : 2 * H, off_u(L));
     const rc_packed *puh =
         L->reset_after ? NULL : rc_wp_pack(lb, WP_UH, U + 2 * H, G3, 0, H, H, off_u(L) + rc_pack_floats(H, G3));
-    for (size_t r = 0; r < (size_t)T * B; r++) memcpy(lb->a + r * G3, b0, (size_t)G3 * sizeof *b0);
-    rc_pgemm(0, T * B, x, L->in, pw, 1, lb->a, G3);
+    rc_pgemm_bias(T * B, x, L->in, pw, b0, lb->a, G3);
     for (int t = 0; t < T; t++) {
         recur_float *A = lb->a + (size_t)t * B * G3;
         const recur_float *hp = t ? lb->y + (size_t)(t - 1) * BH : lb->h0;
@@ -171,9 +170,9 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
         int any = t || lb->has_state;
         if (L->reset_after) {
             recur_float *mh = lb->mh;
-            for (int b = 0; b < B; b++)
-                for (int j = 0; j < G3; j++) mh[(size_t)b * G3 + j] = b1[j];
-            if (any) rc_pgemm(0, B, hp, H, pu, 1, mh, G3);
+            if (any) rc_pgemm_bias(B, hp, H, pu, b1, mh, G3);
+            else
+                for (int b = 0; b < B; b++) memcpy(mh + (size_t)b * G3, b1, (size_t)G3 * sizeof *b1);
 #ifdef RC_SIMD512
             if (simd) {
                 for (int b = 0; b < B; b++)
