@@ -86,62 +86,92 @@ static int gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 }
 
 #ifdef RC_SIMD512
-/* The reset_after step's cell pass for one row, sigmoid gates, 16 cells at a
- * time (the last vector masked): ab (z | r | h pre-activations, x W + b0)
- * and mb (h_{t-1} U + b1) in; ab leaves holding z | r | hh, aux mb's
- * candidate block, h the new state. The operations of the portable loops in
- * their order (multiplies and adds, no FMA) and sigmoid512/tanh512 as
- * rc_vsigmoid/rc_vtanh use them: the same floats, in one pass instead of
- * four. */
-RC_AVX512 static void cell_forward_ra512(float *ab, const float *mb, const float *hp, float *aux, float *h, int H)
+/* A gate's 16 values for cells e..e+15 of a step (rows of 3H, gate blocks
+ * of H, p at row b's column j of the gate): lanes in lo from row b, lanes in
+ * hi from row b + 1, whose column l - s (s = H - j) lies at
+ * p + 3H - j + l - s = p + 2H + l. */
+RC_AVX512 static inline __m512 gld(const float *p, __mmask16 lo, __mmask16 hi, int H2)
+{
+    __m512 v = _mm512_maskz_loadu_ps(lo, p);
+    return hi ? _mm512_mask_loadu_ps(v, hi, p + H2) : v;
+}
+
+RC_AVX512 static inline void gst(float *p, __mmask16 lo, __mmask16 hi, int H2, __m512 v)
+{
+    _mm512_mask_storeu_ps(p, lo, v);
+    if (hi) _mm512_mask_storeu_ps(p + H2, hi, v);
+}
+
+/* The reset_after step's cell pass over a step's B rows, sigmoid gates: A
+ * (z | r | h pre-activations, x W + b0) and M (h_{t-1} U + b1), rows of 3H,
+ * in; A leaves holding z | r | hh, aux M's candidate blocks, h the new
+ * state (B x H each, contiguous). The B*H cells are taken 16 at a time
+ * straight through, a vector straddling two rows where H % 16 != 0 (needs
+ * H >= 16), as the LSTM's cell_forward512. The operations of the portable
+ * loops in their order (multiplies and adds, no FMA) and sigmoid512/tanh512
+ * as rc_vsigmoid/rc_vtanh use them: the same floats in one pass, not four. */
+RC_AVX512 static void cell_forward_ra512(float *A, const float *M, const float *hp, float *aux, float *h, int B, int H)
 {
     const __m512 one = _mm512_set1_ps(1.0f);
-    for (int j = 0; j < H; j += 16) {
-        __mmask16 m = H - j >= 16 ? (__mmask16)0xffff : rc_mask16(H - j);
-        __m512 z = sigmoid512(
-            _mm512_add_ps(_mm512_maskz_loadu_ps(m, ab + j), _mm512_maskz_loadu_ps(m, mb + j)));
-        __m512 r = sigmoid512(
-            _mm512_add_ps(_mm512_maskz_loadu_ps(m, ab + H + j), _mm512_maskz_loadu_ps(m, mb + H + j)));
-        __m512 mh = _mm512_maskz_loadu_ps(m, mb + 2 * H + j);
-        __m512 hh = tanh512(_mm512_add_ps(_mm512_maskz_loadu_ps(m, ab + 2 * H + j), _mm512_mul_ps(r, mh)));
-        __m512 hv = _mm512_add_ps(_mm512_mul_ps(z, _mm512_maskz_loadu_ps(m, hp + j)),
+    const size_t n = (size_t)B * H, G3 = 3 * (size_t)H;
+    const int H2 = 2 * H;
+    float *ar = A; /* the rows of cell e */
+    const float *mr = M;
+    int j = 0; /* cell e's column in them */
+    for (size_t e = 0; e < n; e += 16) {
+        __mmask16 m = n - e >= 16 ? (__mmask16)0xffff : rc_mask16((int)(n - e));
+        __mmask16 lo = H - j >= 16 ? m : (__mmask16)(m & rc_mask16(H - j)), hi = (__mmask16)(m & ~lo);
+        float *za = ar + j;
+        const float *ma = mr + j;
+        __m512 z = sigmoid512(_mm512_add_ps(gld(za, lo, hi, H2), gld(ma, lo, hi, H2)));
+        __m512 r = sigmoid512(_mm512_add_ps(gld(za + H, lo, hi, H2), gld(ma + H, lo, hi, H2)));
+        __m512 mh = gld(ma + H2, lo, hi, H2);
+        __m512 hh = tanh512(_mm512_add_ps(gld(za + H2, lo, hi, H2), _mm512_mul_ps(r, mh)));
+        __m512 hv = _mm512_add_ps(_mm512_mul_ps(z, _mm512_maskz_loadu_ps(m, hp + e)),
                                   _mm512_mul_ps(_mm512_sub_ps(one, z), hh));
-        _mm512_mask_storeu_ps(ab + j, m, z);
-        _mm512_mask_storeu_ps(ab + H + j, m, r);
-        _mm512_mask_storeu_ps(ab + 2 * H + j, m, hh);
-        _mm512_mask_storeu_ps(aux + j, m, mh);
-        _mm512_mask_storeu_ps(h + j, m, hv);
+        gst(za, lo, hi, H2, z);
+        gst(za + H, lo, hi, H2, r);
+        gst(za + H2, lo, hi, H2, hh);
+        _mm512_mask_storeu_ps(aux + e, m, mh);
+        _mm512_mask_storeu_ps(h + e, m, hv);
+        if ((j += 16) >= H) j -= H, ar += G3, mr += G3;
     }
 }
 
-/* The reset_after backward cell pass for one row, sigmoid gates, as the
- * portable loop (same operations in the same order): ab (z | r | hh) in,
- * the input-side gate gradients out; d2 the recurrent-side ones; dh (this
- * row's dL/dh_t without the upstream dy, which is added here when given)
- * leaves holding the direct part dh z of dL/dh_{t-1}. */
-RC_AVX512 static void cell_backward_ra512(float *ab, float *d2, float *dh, const float *dy, const float *hp,
-                                          const float *aux, int H)
+/* The reset_after backward cell pass over a step's B rows, sigmoid gates,
+ * straight through as cell_forward_ra512, the portable loop's operations in
+ * its order: A (z | r | hh) in, the input-side gate gradients out; D2 the
+ * recurrent-side ones; dh (dL/dh_t without the upstream dy, added here when
+ * given) leaves holding the direct part dh z of dL/dh_{t-1}. */
+RC_AVX512 static void cell_backward_ra512(float *A, float *D2, float *dh, const float *dy, const float *hp,
+                                          const float *aux, int B, int H)
 {
     const __m512 one = _mm512_set1_ps(1.0f);
-    for (int j = 0; j < H; j += 16) {
-        __mmask16 m = H - j >= 16 ? (__mmask16)0xffff : rc_mask16(H - j);
-        __m512 dhv = _mm512_maskz_loadu_ps(m, dh + j);
-        if (dy) dhv = _mm512_add_ps(dhv, _mm512_maskz_loadu_ps(m, dy + j));
-        __m512 z = _mm512_maskz_loadu_ps(m, ab + j), r = _mm512_maskz_loadu_ps(m, ab + H + j);
-        __m512 hh = _mm512_maskz_loadu_ps(m, ab + 2 * H + j);
+    const size_t n = (size_t)B * H, G3 = 3 * (size_t)H;
+    const int H2 = 2 * H;
+    float *ar = A, *dr = D2;
+    int j = 0;
+    for (size_t e = 0; e < n; e += 16) {
+        __mmask16 m = n - e >= 16 ? (__mmask16)0xffff : rc_mask16((int)(n - e));
+        __mmask16 lo = H - j >= 16 ? m : (__mmask16)(m & rc_mask16(H - j)), hi = (__mmask16)(m & ~lo);
+        float *za = ar + j, *d2 = dr + j;
+        __m512 dhv = _mm512_maskz_loadu_ps(m, dh + e);
+        if (dy) dhv = _mm512_add_ps(dhv, _mm512_maskz_loadu_ps(m, dy + e));
+        __m512 z = gld(za, lo, hi, H2), r = gld(za + H, lo, hi, H2), hh = gld(za + H2, lo, hi, H2);
         __m512 dah = _mm512_mul_ps(_mm512_mul_ps(dhv, _mm512_sub_ps(one, z)),
                                    _mm512_sub_ps(one, _mm512_mul_ps(hh, hh)));
-        __m512 daz = _mm512_mul_ps(_mm512_mul_ps(dhv, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, hp + j), hh)),
+        __m512 daz = _mm512_mul_ps(_mm512_mul_ps(dhv, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, hp + e), hh)),
                                    _mm512_mul_ps(z, _mm512_sub_ps(one, z)));
-        __m512 dar = _mm512_mul_ps(_mm512_mul_ps(dah, _mm512_maskz_loadu_ps(m, aux + j)),
+        __m512 dar = _mm512_mul_ps(_mm512_mul_ps(dah, _mm512_maskz_loadu_ps(m, aux + e)),
                                    _mm512_mul_ps(r, _mm512_sub_ps(one, r)));
-        _mm512_mask_storeu_ps(ab + j, m, daz);
-        _mm512_mask_storeu_ps(ab + H + j, m, dar);
-        _mm512_mask_storeu_ps(ab + 2 * H + j, m, dah);
-        _mm512_mask_storeu_ps(d2 + j, m, daz);
-        _mm512_mask_storeu_ps(d2 + H + j, m, dar);
-        _mm512_mask_storeu_ps(d2 + 2 * H + j, m, _mm512_mul_ps(dah, r));
-        _mm512_mask_storeu_ps(dh + j, m, _mm512_mul_ps(dhv, z));
+        gst(za, lo, hi, H2, daz);
+        gst(za + H, lo, hi, H2, dar);
+        gst(za + H2, lo, hi, H2, dah);
+        gst(d2, lo, hi, H2, daz);
+        gst(d2 + H, lo, hi, H2, dar);
+        gst(d2 + H2, lo, hi, H2, _mm512_mul_ps(dah, r));
+        _mm512_mask_storeu_ps(dh + e, m, _mm512_mul_ps(dhv, z));
+        if ((j += 16) >= H) j -= H, ar += G3, dr += G3;
     }
 }
 #endif
@@ -175,9 +205,11 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
                 for (int b = 0; b < B; b++) memcpy(mh + (size_t)b * G3, b1, (size_t)G3 * sizeof *b1);
 #ifdef RC_SIMD512
             if (simd) {
-                for (int b = 0; b < B; b++)
-                    cell_forward_ra512(A + (size_t)b * G3, mh + (size_t)b * G3, hp + (size_t)b * H,
-                                       aux + (size_t)b * H, h + (size_t)b * H, H);
+                if (H >= 16) cell_forward_ra512(A, mh, hp, aux, h, B, H);
+                else /* a vector would straddle more than two rows: one row at a time */
+                    for (int b = 0; b < B; b++)
+                        cell_forward_ra512(A + (size_t)b * G3, mh + (size_t)b * G3, hp + (size_t)b * H,
+                                           aux + (size_t)b * H, h + (size_t)b * H, 1, H);
                 continue;
             }
 #endif
@@ -239,11 +271,13 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
             recur_float *D2 = lb->da2 + (size_t)t * B * G3;
 #ifdef RC_SIMD512
             if (simd) {
-                for (int b = 0; b < B; b++) {
-                    size_t k0 = (size_t)b * H;
-                    cell_backward_ra512(A + (size_t)b * G3, D2 + (size_t)b * G3, dh + k0, dyt ? dyt + k0 : NULL,
-                                        hp + k0, aux + k0, H);
-                }
+                if (H >= 16) cell_backward_ra512(A, D2, dh, dyt, hp, aux, B, H);
+                else
+                    for (int b = 0; b < B; b++) {
+                        size_t k0 = (size_t)b * H;
+                        cell_backward_ra512(A + (size_t)b * G3, D2 + (size_t)b * G3, dh + k0,
+                                            dyt ? dyt + k0 : NULL, hp + k0, aux + k0, 1, H);
+                    }
                 if (more) rc_pgemm(0, B, D2, G3, put, 1, dh, H);
                 continue;
             }
