@@ -245,6 +245,21 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
     }
 }
 
+/* The reset_after bias gradients db0 (input side) and db1 (recurrent side)
+ * from A and D2 (R rows of 3H), each column summed in row order as
+ * rc_gates_backward_packed would, in one pass: D2's z | r blocks are A's, so
+ * they are read once, for both. */
+RC_CLONES static void colsum_ra(recur_float *restrict db0, recur_float *restrict db1, const recur_float *restrict A,
+                                const recur_float *restrict D2, size_t R, int H)
+{
+    const size_t G3 = 3 * (size_t)H;
+    for (size_t r = 0; r < R; r++) {
+        const recur_float *restrict a = A + r * G3, *restrict d = D2 + r * G3 + 2 * H;
+        for (int j = 0; j < 2 * H; j++) db0[j] += a[j], db1[j] += a[j];
+        for (int j = 0; j < H; j++) db0[2 * H + j] += a[2 * H + j], db1[2 * H + j] += d[j];
+    }
+}
+
 static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, const recur_float *p,
                          const recur_float *x, const recur_float *dy, int B, int T, int need_dx)
 {
@@ -335,11 +350,14 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
         for (size_t k = 0; k < BH; k++) lb->dh0[k] = dh[k];
     recur_float *dU = grads + L->off_u;
     /* input side: dW, db0 and dX from the input-side gate gradients */
-    rc_gates_backward_packed(need_dx ? lb->dx : NULL, grads + L->off_w, NULL, grads + L->off_b, lb->a, x, pwt, lb->y,
-                             lb->h0, lb->has_state, B, T, L->in, H, G3, lb->ut);
+    recur_float *db0 = grads + L->off_b, *db1 = db0 + G3;
+    const int sums = L->reset_after && rc_gates_in_place(G3); /* both bias gradients here, in one pass */
+    if (sums) colsum_ra(db0, db1, lb->a, lb->da2, (size_t)T * B, H);
+    rc_gates_backward_packed(need_dx ? lb->dx : NULL, grads + L->off_w, NULL, sums ? NULL : db0, lb->a, x, pwt,
+                             lb->y, lb->h0, lb->has_state, B, T, L->in, H, G3, lb->ut);
     if (L->reset_after) {
         /* recurrent side: dU and db1 from the recurrent-side ones */
-        rc_gates_backward_packed(NULL, NULL, dU, grads + L->off_b + G3, lb->da2, NULL, NULL, lb->y, lb->h0,
+        rc_gates_backward_packed(NULL, NULL, dU, sums ? NULL : db1, lb->da2, NULL, NULL, lb->y, lb->h0,
                                  lb->has_state, B, T, L->in, H, G3, lb->ut);
     } else {
         /* z | r columns of dU from h_{t-1}, the candidate's from r * h_{t-1} */
