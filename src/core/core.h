@@ -95,6 +95,10 @@ rc_packed rc_pack_rows(const rc_packed *pk, int k0, int nk);
  * never depend on which other rows are in the call. */
 void rc_pgemm(int trans_a, int M, const recur_float *A, int lda, const rc_packed *B, int accumulate, recur_float *C,
               int ldc);
+/* C (M,N) = bias + A (M,K) B, bias (N) added to every row: the same bits as
+ * copying it into each row of C and accumulating, without the copy. */
+void rc_pgemm_bias(int M, const recur_float *A, int lda, const rc_packed *B, const recur_float *bias, recur_float *C,
+                   int ldc);
 /* C (M,N) = [C +] [A1 | A2] B: A1 (M,K1) times B's first K1 rows plus A2
  * (M, K - K1) times the rest, summed in k order in the same registers (the
  * same bits as the two products one after the other). */

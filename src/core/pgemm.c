@@ -194,7 +194,7 @@ kstep(const int mr, const int nv, __m512 c[MR][NV], const float *Pk, size_t ps, 
  * (rows of lda2), in the same registers, as if A and A2 were one matrix. */
 __attribute__((target("avx512f,prfchw"), always_inline)) static inline void
 micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, int K2, const float *A2, int lda2,
-      const float *P, size_t ps, size_t ks, float *C, int ldc, int acc, __mmask16 mlast)
+      const float *P, size_t ps, size_t ks, float *C, int ldc, int acc, const float *bias, __mmask16 mlast)
 {
     __m512 c[MR][NV];
     if (!acc) /* C's lines, often never touched yet (the gate buffers of a pass), fetched while the k loop runs */
@@ -206,8 +206,9 @@ micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, 
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++)
-            c[i][v] = acc ? _mm512_maskz_loadu_ps(v == nv - 1 ? mlast : 0xffff, C + (size_t)i * ldc + PANEL * v)
-                          : _mm512_setzero_ps();
+            c[i][v] = bias  ? _mm512_maskz_loadu_ps(v == nv - 1 ? mlast : 0xffff, bias + PANEL * v)
+                      : acc ? _mm512_maskz_loadu_ps(v == nv - 1 ? mlast : 0xffff, C + (size_t)i * ldc + PANEL * v)
+                            : _mm512_setzero_ps();
     for (int k = 0; k < K; k++)
         kstep(mr, nv, c, P + (size_t)k * ks, ps, mlast, ta ? A + (size_t)k * lda : A + k, ta ? 1 : (size_t)lda);
     P += (size_t)K * ks;
@@ -221,9 +222,9 @@ micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, 
 
 #define RC_MICRO_ROW(TA, MRV, K2, A2, LDA2)                                                                       \
     case MRV:                                                                                                    \
-        if (nv == 3) micro(TA, MRV, 3, K, A, lda, K2, A2, LDA2, P, ps, ks, C, ldc, acc, ml);                     \
-        else if (nv == 2) micro(TA, MRV, 2, K, A, lda, K2, A2, LDA2, P, ps, ks, C, ldc, acc, ml);                \
-        else micro(TA, MRV, 1, K, A, lda, K2, A2, LDA2, P, ps, ks, C, ldc, acc, ml);                             \
+        if (nv == 3) micro(TA, MRV, 3, K, A, lda, K2, A2, LDA2, P, ps, ks, C, ldc, acc, bias, ml);                     \
+        else if (nv == 2) micro(TA, MRV, 2, K, A, lda, K2, A2, LDA2, P, ps, ks, C, ldc, acc, bias, ml);                \
+        else micro(TA, MRV, 1, K, A, lda, K2, A2, LDA2, P, ps, ks, C, ldc, acc, bias, ml);                             \
         break;
 
 /* block_n: A (M,K) row-major, C rows are A rows, optionally followed by a
@@ -245,7 +246,7 @@ micro(const int ta, const int mr, const int nv, int K, const float *A, int lda, 
 
 __attribute__((target("avx512f,prfchw"))) static void block_n(int mr, int nv, int K, const float *A, int lda,
                                                       const float *P, size_t ps, size_t ks, float *C, int ldc,
-                                                      int acc, __mmask16 ml)
+                                                      int acc, const float *bias, __mmask16 ml)
 {
     RC_BLOCK_CASES(0, 0, A, 0)
 }
@@ -257,6 +258,7 @@ __attribute__((target("avx512f,prfchw"))) static void block_n2(int mr, int nv, i
                                                        const float *A2, int lda2, const float *P, size_t ps,
                                                        size_t ks, float *C, int ldc, int acc, __mmask16 ml)
 {
+    const float *bias = NULL;
     RC_BLOCK_CASES(0, K2, A2, lda2)
 }
 
@@ -264,6 +266,7 @@ __attribute__((target("avx512f,prfchw"))) static void block_t(int mr, int nv, in
                                                       const float *P, size_t ps, size_t ks, float *C, int ldc,
                                                       int acc, __mmask16 ml)
 {
+    const float *bias = NULL;
     RC_BLOCK_CASES(1, 0, A, 0)
 }
 
@@ -271,7 +274,7 @@ __attribute__((target("avx512f,prfchw"))) static void block_t(int mr, int nv, in
  * rows K1.. of B go with A2 (block_n only). */
 __attribute__((target("avx512f,prfchw"))) static inline void tile(int ta, int i, int q, int q1, int M, const float *A, int lda,
                                                            int K1, const float *A2, int lda2, const rc_packed *B,
-                                                           int acc, float *C, int ldc)
+                                                           int acc, const float *bias, float *C, int ldc)
 {
     int nv = q1 - q < NV ? q1 - q : NV, mr = M - i < MR ? M - i : MR;
     int cols = B->N - B->tn - q * PANEL, tail = cols < nv * PANEL ? cols % PANEL : 0;
@@ -279,7 +282,9 @@ __attribute__((target("avx512f,prfchw"))) static inline void tile(int ta, int i,
     const float *P = B->p + q * B->ps;
     float *Ci = C + (size_t)i * ldc + q * PANEL;
     if (ta) block_t(mr, nv, B->K, A + i, lda, P, B->ps, B->ks, Ci, ldc, acc, ml);
-    else if (!A2) block_n(mr, nv, B->K, A + (size_t)i * lda, lda, P, B->ps, B->ks, Ci, ldc, acc, ml);
+    else if (!A2)
+        block_n(mr, nv, B->K, A + (size_t)i * lda, lda, P, B->ps, B->ks, Ci, ldc, acc, bias ? bias + q * PANEL : NULL,
+                ml);
     else
         block_n2(mr, nv, K1, A + (size_t)i * lda, lda, B->K - K1, A2 + (size_t)i * lda2, lda2, P, B->ps, B->ks, Ci,
                  ldc, acc, ml);
@@ -340,7 +345,7 @@ __attribute__((target("avx512f,prfchw"))) static void dot4x2(int M, int i, int j
 __attribute__((target("avx512f,prfchw"))) static void tail512(int ta, int M, const float *A, int lda, const rc_packed *B,
                                                       int acc, float *C, int ldc)
 {
-    C += B->N - B->tn;
+    C += B->N - B->tn; /* bias rows: already in C (pgemm512) */
     if (!ta) {
         for (int i = 0; i < M; i += 4)
             for (int j = 0; j < B->tn; j += 2) dot4x2(M, i, j, A, lda, B, acc, C, ldc);
@@ -358,13 +363,16 @@ __attribute__((target("avx512f,prfchw"))) static void tail512(int ta, int M, con
 /* K1 < B->K only with !ta and M <= 64 (rc_pgemm2). */
 __attribute__((target("avx512f,prfchw"))) static void pgemm512(int ta, int M, const float *A, int lda, int K1,
                                                        const float *A2, int lda2, const rc_packed *B, int acc,
-                                                       float *C, int ldc)
+                                                       const float *bias, float *C, int ldc)
 {
     const int np = (B->N - B->tn + PANEL - 1) / PANEL;
-    if (B->tn) tail512(ta, M, A, lda, B, acc, C, ldc);
+    if (B->tn && bias) /* the tail columns start from the bias, as if C held it */
+        for (int i = 0; i < M; i++)
+            memcpy(C + (size_t)i * ldc + B->N - B->tn, bias + B->N - B->tn, sizeof *C * (size_t)B->tn);
+    if (B->tn) tail512(ta, M, A, lda, B, acc || bias, C, ldc);
     if (M <= 64 || ta) { /* a step, or A^T (K long): each 48-column strip of B is reused by every 8-row block */
         for (int q = 0; q < np; q += NV)
-            for (int i = 0; i < M; i += MR) tile(ta, i, q, np, M, A, lda, K1, A2, lda2, B, acc, C, ldc);
+            for (int i = 0; i < M; i += MR) tile(ta, i, q, np, M, A, lda, K1, A2, lda2, B, acc, bias, C, ldc);
         return;
     }
     /* All steps at once (X W): a block of strips sized to ~256 KB stays in L2 while
@@ -375,7 +383,7 @@ __attribute__((target("avx512f,prfchw"))) static void pgemm512(int ta, int M, co
     for (int q0 = 0; q0 < np; q0 += qb) {
         int q1 = np - q0 < qb ? np : q0 + qb;
         for (int i = 0; i < M; i += MR)
-            for (int q = q0; q < q1; q += NV) tile(ta, i, q, q1, M, A, lda, K1, A2, lda2, B, acc, C, ldc);
+            for (int q = q0; q < q1; q += NV) tile(ta, i, q, q1, M, A, lda, K1, A2, lda2, B, acc, bias, C, ldc);
     }
 }
 #endif
@@ -386,7 +394,7 @@ void rc_pgemm(int trans_a, int M, const recur_float *A, int lda, const rc_packed
     if (M <= 0 || B->N <= 0) return;
 #ifdef RC_PGEMM_AVX512
     if (B->simd) {
-        pgemm512(trans_a, M, A, lda, B->K, NULL, 0, B, accumulate, C, ldc);
+        pgemm512(trans_a, M, A, lda, B->K, NULL, 0, B, accumulate, NULL, C, ldc);
         return;
     }
 #endif
@@ -399,11 +407,25 @@ void rc_pgemm2(int M, const recur_float *A1, int lda1, int K1, const recur_float
     if (M <= 0 || B->N <= 0) return;
 #ifdef RC_PGEMM_AVX512
     if (B->simd && M <= 64 && !B->tn) {
-        pgemm512(0, M, A1, lda1, K1, A2, lda2, B, accumulate, C, ldc);
+        pgemm512(0, M, A1, lda1, K1, A2, lda2, B, accumulate, NULL, C, ldc);
         return;
     }
 #endif
     rc_packed top = rc_pack_rows(B, 0, K1), bot = rc_pack_rows(B, K1, B->K - K1);
     rc_pgemm(0, M, A1, lda1, &top, accumulate, C, ldc);
     rc_pgemm(0, M, A2, lda2, &bot, 1, C, ldc);
+}
+
+void rc_pgemm_bias(int M, const recur_float *A, int lda, const rc_packed *B, const recur_float *bias, recur_float *C,
+                   int ldc)
+{
+    if (M <= 0 || B->N <= 0) return;
+#ifdef RC_PGEMM_AVX512
+    if (B->simd) { /* the accumulators start from the bias instead of C's copy of it */
+        pgemm512(0, M, A, lda, B->K, NULL, 0, B, 0, bias, C, ldc);
+        return;
+    }
+#endif
+    for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, sizeof *C * (size_t)B->N);
+    rc_pgemm(0, M, A, lda, B, 1, C, ldc);
 }

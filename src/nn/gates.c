@@ -69,6 +69,8 @@ static int block_steps(int B)
  * fall on a few cache sets (4 KB at H=256). */
 static int read_in_place(int GH) { return (GH * (int)sizeof(recur_float)) % 1024 != 0; }
 
+int rc_gates_in_place(int GH) { return read_in_place(GH); }
+
 size_t rc_gates_pack_floats(int H, int G, int B, int T)
 {
     int GH = G * H, sb = block_steps(B);

@@ -21,6 +21,7 @@
  */
 #include "nn/act.h"
 #include "nn/layer.h"
+#include "nn/simd.h"
 #include "nn/vmath.h"
 
 #include <string.h>
@@ -84,6 +85,97 @@ static int gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
     return rc_init_orthogonal(p + L->off_u, H, 3 * H, rng);
 }
 
+#ifdef RC_SIMD512
+/* A gate's 16 values for cells e..e+15 of a step (rows of 3H, gate blocks
+ * of H, p at row b's column j of the gate): lanes in lo from row b, lanes in
+ * hi from row b + 1, whose column l - s (s = H - j) lies at
+ * p + 3H - j + l - s = p + 2H + l. */
+RC_AVX512 static inline __m512 gld(const float *p, __mmask16 lo, __mmask16 hi, int H2)
+{
+    __m512 v = _mm512_maskz_loadu_ps(lo, p);
+    return hi ? _mm512_mask_loadu_ps(v, hi, p + H2) : v;
+}
+
+RC_AVX512 static inline void gst(float *p, __mmask16 lo, __mmask16 hi, int H2, __m512 v)
+{
+    _mm512_mask_storeu_ps(p, lo, v);
+    if (hi) _mm512_mask_storeu_ps(p + H2, hi, v);
+}
+
+/* The reset_after step's cell pass over a step's B rows, sigmoid gates: A
+ * (z | r | h pre-activations, x W + b0) and M (h_{t-1} U + b1), rows of 3H,
+ * in; A leaves holding z | r | hh, aux M's candidate blocks, h the new
+ * state (B x H each, contiguous). The B*H cells are taken 16 at a time
+ * straight through, a vector straddling two rows where H % 16 != 0 (needs
+ * H >= 16), as the LSTM's cell_forward512. The operations of the portable
+ * loops in their order (multiplies and adds, no FMA) and sigmoid512/tanh512
+ * as rc_vsigmoid/rc_vtanh use them: the same floats in one pass, not four. */
+RC_AVX512 static void cell_forward_ra512(float *A, const float *M, const float *hp, float *aux, float *h, int B, int H)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const size_t n = (size_t)B * H, G3 = 3 * (size_t)H;
+    const int H2 = 2 * H;
+    float *ar = A; /* the rows of cell e */
+    const float *mr = M;
+    int j = 0; /* cell e's column in them */
+    for (size_t e = 0; e < n; e += 16) {
+        __mmask16 m = n - e >= 16 ? (__mmask16)0xffff : rc_mask16((int)(n - e));
+        __mmask16 lo = H - j >= 16 ? m : (__mmask16)(m & rc_mask16(H - j)), hi = (__mmask16)(m & ~lo);
+        float *za = ar + j;
+        const float *ma = mr + j;
+        __m512 z = sigmoid512(_mm512_add_ps(gld(za, lo, hi, H2), gld(ma, lo, hi, H2)));
+        __m512 r = sigmoid512(_mm512_add_ps(gld(za + H, lo, hi, H2), gld(ma + H, lo, hi, H2)));
+        __m512 mh = gld(ma + H2, lo, hi, H2);
+        __m512 hh = tanh512(_mm512_add_ps(gld(za + H2, lo, hi, H2), _mm512_mul_ps(r, mh)));
+        __m512 hv = _mm512_add_ps(_mm512_mul_ps(z, _mm512_maskz_loadu_ps(m, hp + e)),
+                                  _mm512_mul_ps(_mm512_sub_ps(one, z), hh));
+        gst(za, lo, hi, H2, z);
+        gst(za + H, lo, hi, H2, r);
+        gst(za + H2, lo, hi, H2, hh);
+        _mm512_mask_storeu_ps(aux + e, m, mh);
+        _mm512_mask_storeu_ps(h + e, m, hv);
+        if ((j += 16) >= H) j -= H, ar += G3, mr += G3;
+    }
+}
+
+/* The reset_after backward cell pass over a step's B rows, sigmoid gates,
+ * straight through as cell_forward_ra512, the portable loop's operations in
+ * its order: A (z | r | hh) in, the input-side gate gradients out; D2 the
+ * recurrent-side ones; dh (dL/dh_t without the upstream dy, added here when
+ * given) leaves holding the direct part dh z of dL/dh_{t-1}. */
+RC_AVX512 static void cell_backward_ra512(float *A, float *D2, float *dh, const float *dy, const float *hp,
+                                          const float *aux, int B, int H)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const size_t n = (size_t)B * H, G3 = 3 * (size_t)H;
+    const int H2 = 2 * H;
+    float *ar = A, *dr = D2;
+    int j = 0;
+    for (size_t e = 0; e < n; e += 16) {
+        __mmask16 m = n - e >= 16 ? (__mmask16)0xffff : rc_mask16((int)(n - e));
+        __mmask16 lo = H - j >= 16 ? m : (__mmask16)(m & rc_mask16(H - j)), hi = (__mmask16)(m & ~lo);
+        float *za = ar + j, *d2 = dr + j;
+        __m512 dhv = _mm512_maskz_loadu_ps(m, dh + e);
+        if (dy) dhv = _mm512_add_ps(dhv, _mm512_maskz_loadu_ps(m, dy + e));
+        __m512 z = gld(za, lo, hi, H2), r = gld(za + H, lo, hi, H2), hh = gld(za + H2, lo, hi, H2);
+        __m512 dah = _mm512_mul_ps(_mm512_mul_ps(dhv, _mm512_sub_ps(one, z)),
+                                   _mm512_sub_ps(one, _mm512_mul_ps(hh, hh)));
+        __m512 daz = _mm512_mul_ps(_mm512_mul_ps(dhv, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, hp + e), hh)),
+                                   _mm512_mul_ps(z, _mm512_sub_ps(one, z)));
+        __m512 dar = _mm512_mul_ps(_mm512_mul_ps(dah, _mm512_maskz_loadu_ps(m, aux + e)),
+                                   _mm512_mul_ps(r, _mm512_sub_ps(one, r)));
+        gst(za, lo, hi, H2, daz);
+        gst(za + H, lo, hi, H2, dar);
+        gst(za + H2, lo, hi, H2, dah);
+        gst(d2, lo, hi, H2, daz);
+        gst(d2 + H, lo, hi, H2, dar);
+        gst(d2 + H2, lo, hi, H2, _mm512_mul_ps(dah, r));
+        _mm512_mask_storeu_ps(dh + e, m, _mm512_mul_ps(dhv, z));
+        if ((j += 16) >= H) j -= H, ar += G3, dr += G3;
+    }
+}
+#endif
+
 static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, const recur_float *x, int B, int T,
                         int training, rc_rng *rng)
 {
@@ -93,12 +185,14 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
     const size_t BH = (size_t)B * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u, *b0 = p + L->off_b, *b1 = b0 + G3;
     const recur_activation ga = rc_rec_act(L);
+#ifdef RC_SIMD512
+    const int simd = rc_cpu_avx512() && ga == RECUR_ACT_SIGMOID; /* the fused cell passes are sigmoid's */
+#endif
     const rc_packed *pw = rc_wp_pack(lb, WP_W, W, G3, 0, L->in, G3, 0);
     const rc_packed *pu = rc_wp_pack(lb, WP_U, U, G3, 0, H, L->reset_after ? G3 : 2 * H, off_u(L));
     const rc_packed *puh =
         L->reset_after ? NULL : rc_wp_pack(lb, WP_UH, U + 2 * H, G3, 0, H, H, off_u(L) + rc_pack_floats(H, G3));
-    for (size_t r = 0; r < (size_t)T * B; r++) memcpy(lb->a + r * G3, b0, (size_t)G3 * sizeof *b0);
-    rc_pgemm(0, T * B, x, L->in, pw, 1, lb->a, G3);
+    rc_pgemm_bias(T * B, x, L->in, pw, b0, lb->a, G3);
     for (int t = 0; t < T; t++) {
         recur_float *A = lb->a + (size_t)t * B * G3;
         const recur_float *hp = t ? lb->y + (size_t)(t - 1) * BH : lb->h0;
@@ -106,9 +200,19 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
         int any = t || lb->has_state;
         if (L->reset_after) {
             recur_float *mh = lb->mh;
-            for (int b = 0; b < B; b++)
-                for (int j = 0; j < G3; j++) mh[(size_t)b * G3 + j] = b1[j];
-            if (any) rc_pgemm(0, B, hp, H, pu, 1, mh, G3);
+            if (any) rc_pgemm_bias(B, hp, H, pu, b1, mh, G3);
+            else
+                for (int b = 0; b < B; b++) memcpy(mh + (size_t)b * G3, b1, (size_t)G3 * sizeof *b1);
+#ifdef RC_SIMD512
+            if (simd) {
+                if (H >= 16) cell_forward_ra512(A, mh, hp, aux, h, B, H);
+                else /* a vector would straddle more than two rows: one row at a time */
+                    for (int b = 0; b < B; b++)
+                        cell_forward_ra512(A + (size_t)b * G3, mh + (size_t)b * G3, hp + (size_t)b * H,
+                                           aux + (size_t)b * H, h + (size_t)b * H, 1, H);
+                continue;
+            }
+#endif
             for (int b = 0; b < B; b++) {
                 recur_float *ab = A + (size_t)b * G3;
                 const recur_float *mb = mh + (size_t)b * G3, *hpb = hp + (size_t)b * H;
@@ -141,6 +245,21 @@ static void gru_forward(const rc_layer *L, rc_lbuf *lb, const recur_float *p, co
     }
 }
 
+/* The reset_after bias gradients db0 (input side) and db1 (recurrent side)
+ * from A and D2 (R rows of 3H), each column summed in row order as
+ * rc_gates_backward_packed would, in one pass: D2's z | r blocks are A's, so
+ * they are read once, for both. */
+RC_CLONES static void colsum_ra(recur_float *restrict db0, recur_float *restrict db1, const recur_float *restrict A,
+                                const recur_float *restrict D2, size_t R, int H)
+{
+    const size_t G3 = 3 * (size_t)H;
+    for (size_t r = 0; r < R; r++) {
+        const recur_float *restrict a = A + r * G3, *restrict d = D2 + r * G3 + 2 * H;
+        for (int j = 0; j < 2 * H; j++) db0[j] += a[j], db1[j] += a[j];
+        for (int j = 0; j < H; j++) db0[2 * H + j] += a[2 * H + j], db1[2 * H + j] += d[j];
+    }
+}
+
 static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, const recur_float *p,
                          const recur_float *x, const recur_float *dy, int B, int T, int need_dx)
 {
@@ -148,6 +267,9 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
     const size_t BH = (size_t)B * H;
     const recur_float *W = p + L->off_w, *U = p + L->off_u;
     const recur_activation ga = rc_rec_act(L);
+#ifdef RC_SIMD512
+    const int simd = rc_cpu_avx512() && ga == RECUR_ACT_SIGMOID;
+#endif
     recur_float *dh = lb->dh, *tmp = lb->dc;
     for (size_t k = 0; k < BH; k++) dh[k] = 0;
     const rc_packed *put = rc_wp_pack(lb, WP_UT, U, G3, 1, G3, H, off_ut(L));
@@ -162,6 +284,19 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
         int more = t > 0 || lb->has_state;
         if (L->reset_after) {
             recur_float *D2 = lb->da2 + (size_t)t * B * G3;
+#ifdef RC_SIMD512
+            if (simd) {
+                if (H >= 16) cell_backward_ra512(A, D2, dh, dyt, hp, aux, B, H);
+                else
+                    for (int b = 0; b < B; b++) {
+                        size_t k0 = (size_t)b * H;
+                        cell_backward_ra512(A + (size_t)b * G3, D2 + (size_t)b * G3, dh + k0,
+                                            dyt ? dyt + k0 : NULL, hp + k0, aux + k0, 1, H);
+                    }
+                if (more) rc_pgemm(0, B, D2, G3, put, 1, dh, H);
+                continue;
+            }
+#endif
             for (int b = 0; b < B; b++) {
                 recur_float *ab = A + (size_t)b * G3, *d2 = D2 + (size_t)b * G3;
                 for (int j = 0; j < H; j++) {
@@ -215,11 +350,14 @@ static void gru_backward(const rc_layer *L, rc_lbuf *lb, recur_float *grads, con
         for (size_t k = 0; k < BH; k++) lb->dh0[k] = dh[k];
     recur_float *dU = grads + L->off_u;
     /* input side: dW, db0 and dX from the input-side gate gradients */
-    rc_gates_backward_packed(need_dx ? lb->dx : NULL, grads + L->off_w, NULL, grads + L->off_b, lb->a, x, pwt, lb->y,
-                             lb->h0, lb->has_state, B, T, L->in, H, G3, lb->ut);
+    recur_float *db0 = grads + L->off_b, *db1 = db0 + G3;
+    const int sums = L->reset_after && rc_gates_in_place(G3); /* both bias gradients here, in one pass */
+    if (sums) colsum_ra(db0, db1, lb->a, lb->da2, (size_t)T * B, H);
+    rc_gates_backward_packed(need_dx ? lb->dx : NULL, grads + L->off_w, NULL, sums ? NULL : db0, lb->a, x, pwt,
+                             lb->y, lb->h0, lb->has_state, B, T, L->in, H, G3, lb->ut);
     if (L->reset_after) {
         /* recurrent side: dU and db1 from the recurrent-side ones */
-        rc_gates_backward_packed(NULL, NULL, dU, grads + L->off_b + G3, lb->da2, NULL, NULL, lb->y, lb->h0,
+        rc_gates_backward_packed(NULL, NULL, dU, sums ? NULL : db1, lb->da2, NULL, NULL, lb->y, lb->h0,
                                  lb->has_state, B, T, L->in, H, G3, lb->ut);
     } else {
         /* z | r columns of dU from h_{t-1}, the candidate's from r * h_{t-1} */

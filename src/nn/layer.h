@@ -155,6 +155,10 @@ size_t rc_gates_pack_floats(int H, int G, int B, int T);
  * when dX != NULL, WT being W^T (GH, I) packed. dW or dU NULL: not computed
  * (a GRU with the reset gate after the product has input-side and
  * recurrent-side gate gradients apart, and calls this once for each). */
+/* Whether rc_gates_backward_packed reads gate gradients of GH columns in
+ * place: it then sums the bias in a pass of its own over them (in row
+ * order), which a caller may do instead (db NULL). */
+int rc_gates_in_place(int GH);
 void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU, recur_float *db,
                               const recur_float *dP, const recur_float *X, const rc_packed *WT, const recur_float *hs,
                               const recur_float *h0, int has_state, int B, int T, int I, int H, int GH,
