@@ -103,17 +103,60 @@ static void vecmat_packed(float *restrict z, const float *restrict v, const floa
     }
 }
 
-/* P (R, n) with leading dimension ldp += X (R, rows) M, row by row within
- * each panel, so that a panel is read from L1 by every row after the first. */
+/* Four rows of a product at once: Z (4, 16 NQ) with leading dimension ldz +=
+ * X (4, rows) times NQ vectors of a panel (P: its first row there, wp floats
+ * from one row to the next), the last vector under mask k. Each weight
+ * loaded serves the four rows, so the loop is bound by the multiply-adds, not
+ * the loads, and 4 NQ independent sums hide their latency. Every element is
+ * still its bias plus the rows in order, as panel##NV computes it. */
+#define PROJ_KERNEL(NQ)                                                                                                \
+    RC_AVX512 static void proj4x##NQ(float *restrict Z, int ldz, const float *restrict X, int ldx,                   \
+                                     const float *restrict P, int rows, int wp, __mmask16 k)                          \
+    {                                                                                                                  \
+        __m512 a[4][NQ];                                                                                               \
+        for (int i = 0; i < 4; i++)                                                                                    \
+            for (int q = 0; q < NQ; q++)                                                                               \
+                a[i][q] = _mm512_maskz_loadu_ps(q == NQ - 1 ? k : (__mmask16)0xFFFF, Z + (size_t)i * ldz + 16 * q);   \
+        for (int r = 0; r < rows; r++, P += wp) {                                                                      \
+            __m512 x[4];                                                                                               \
+            for (int i = 0; i < 4; i++) x[i] = _mm512_set1_ps(X[(size_t)i * ldx + r]);                               \
+            for (int q = 0; q < NQ; q++) {                                                                             \
+                const __m512 w = _mm512_loadu_ps(P + 16 * q);                                                          \
+                for (int i = 0; i < 4; i++) a[i][q] = _mm512_fmadd_ps(x[i], w, a[i][q]);                              \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (int i = 0; i < 4; i++)                                                                                    \
+            for (int q = 0; q < NQ; q++)                                                                               \
+                _mm512_mask_storeu_ps(Z + (size_t)i * ldz + 16 * q, q == NQ - 1 ? k : (__mmask16)0xFFFF, a[i][q]);    \
+    }
+PROJ_KERNEL(1)
+PROJ_KERNEL(2)
+PROJ_KERNEL(3)
+PROJ_KERNEL(4)
+
+/* P (R, n) with leading dimension ldp += X (R, rows) M: within each panel,
+ * blocks of four rows of X by up to four vectors of columns (proj4x*), the
+ * rows left over one at a time (panel*); the panel is read from L1 by every
+ * block after the first. */
 static void vecmat_rows_packed(float *restrict P, int ldp, const float *restrict X, int ldx, int R,
                                const float *restrict Mp, int rows, int n)
 {
     typedef void (*kernel)(float *restrict, const float *restrict, const float *restrict, int, __mmask16);
+    typedef void (*kernel4)(float *restrict, int, const float *restrict, int, const float *restrict, int, int,
+                            __mmask16);
     static const kernel K[8] = {panel1, panel2, panel3, panel4, panel5, panel6, panel7, panel8};
+    static const kernel4 K4[4] = {proj4x1, proj4x2, proj4x3, proj4x4};
     for (int j = 0; j < n; j += PANEL) {
         int w = n - j < PANEL ? n - j : PANEL, nv = (w + 15) / 16, last = w - 16 * (nv - 1);
         __mmask16 k = last == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
-        for (int r = 0; r < R; r++) K[nv - 1](P + (size_t)r * ldp + j, X + (size_t)r * ldx, Mp, rows, k);
+        int r = 0;
+        for (; r + 4 <= R; r += 4)
+            for (int q = 0; q < nv; q += 4) {
+                int nq = nv - q < 4 ? nv - q : 4;
+                K4[nq - 1](P + (size_t)r * ldp + j + 16 * q, ldp, X + (size_t)r * ldx, ldx, Mp + 16 * q, rows,
+                           16 * nv, q + nq == nv ? k : (__mmask16)0xFFFF);
+            }
+        for (; r < R; r++) K[nv - 1](P + (size_t)r * ldp + j, X + (size_t)r * ldx, Mp, rows, k);
         Mp += (size_t)rows * 16 * nv;
     }
 }
