@@ -268,12 +268,58 @@ void rc_step_project(const rc_layer *L, const rc_step_weights *w, const recur_fl
     for (int r = 0; r < R; r++) vecmat_c(P + (size_t)r * n, X + (size_t)r * ldx, W->m, W->rows, W->ld, W->n);
 }
 
+#ifdef RC_SIMD512
+/* A gate activation on 16 floats: the operations of rc_vgate's, so the same
+ * floats (min and max return their second operand for NaN: NaN stays NaN). */
+RC_AVX512 static inline __m512 gate512(__m512 x, recur_activation a)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    if (a == RECUR_ACT_HARD_SIGMOID) {
+        const __m512 six = _mm512_set1_ps(6.0f);
+        __m512 v = _mm512_add_ps(x, _mm512_set1_ps(3.0f));
+        v = _mm512_min_ps(six, _mm512_max_ps(zero, v));
+        return _mm512_div_ps(v, six);
+    }
+    if (a == RECUR_ACT_HARD_SIGMOID_K2) {
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(0.2f), x), _mm512_set1_ps(0.5f));
+        return _mm512_min_ps(_mm512_set1_ps(1.0f), _mm512_max_ps(zero, v));
+    }
+    return sigmoid512(x);
+}
+
+/* The LSTM cell after the product, in one pass over 16 units at a time: the
+ * gate activation on i, f and o, tanh on the candidate, c = f c + i g,
+ * h = tanh(c) o, with the products and sums of lstm_recur's loops (no fused
+ * multiply-add), so the same floats; h is written to state and y. */
+RC_AVX512 static void lstm_cell512(const float *z, float *h, float *c, float *y, int H, recur_activation ga)
+{
+    for (int j = 0; j < H; j += 16) {
+        const __mmask16 m = H - j >= 16 ? (__mmask16)0xFFFF : rc_mask16(H - j);
+        const __m512 i = gate512(_mm512_maskz_loadu_ps(m, z + j), ga);
+        const __m512 f = gate512(_mm512_maskz_loadu_ps(m, z + H + j), ga);
+        const __m512 g = tanh512(_mm512_maskz_loadu_ps(m, z + 2 * H + j));
+        const __m512 o = gate512(_mm512_maskz_loadu_ps(m, z + 3 * H + j), ga);
+        const __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, c + j)), _mm512_mul_ps(i, g));
+        const __m512 hn = _mm512_mul_ps(tanh512(cn), o);
+        _mm512_mask_storeu_ps(c + j, m, cn);
+        _mm512_mask_storeu_ps(h + j, m, hn);
+        _mm512_mask_storeu_ps(y + j, m, hn);
+    }
+}
+#endif
+
 static void lstm_recur(const rc_layer *L, const rc_step_weights *w, recur_float *z, recur_float *state,
                        recur_float *y)
 {
     const int H = L->units;
     recur_float *h = state, *c = state + H;
     vecmat(z, h, &w->mat[1]);
+#ifdef RC_SIMD512
+    if (w->mat[1].packed) { /* packed: AVX-512 runs */
+        lstm_cell512(z, h, c, y, H, rc_rec_act(L));
+        return;
+    }
+#endif
     /* gates i | f | c | o: the gate activation on i, f and o, tanh on the candidate */
     const recur_activation ga = rc_rec_act(L);
     rc_vgate(z, z, 2 * (size_t)H, ga);
