@@ -38,15 +38,17 @@ RC_CLONES static void vecmat_c(recur_float *restrict z, const recur_float *restr
 }
 
 /* ---- Packed panels for AVX-512 ----
- * A matrix (rows, n) is stored as panels of up to 384 columns, panel after
+ * A matrix (rows, n) is stored as panels of up to 400 columns, panel after
  * panel, each rows x w floats contiguous (w the panel's width rounded up to
  * 16, zero padded): a pass over the rows then reads memory straight through,
  * which the prefetchers follow, instead of pieces of rows 4n bytes apart.
- * 384 columns are 24 vectors, which stay in registers (of 32) while the rows
- * pass: an LSTM of up to 96 units makes one pass over its U (100 units: 384
- * columns and 16), which took 7% less time than passes over 128 columns for
- * the tutorial's second LSTM, whose U (160 KB) is read from L2 every step. */
-#define PANEL 384
+ * 400 columns are 25 vectors, which stay in registers (of 32) while the rows
+ * pass: an LSTM of up to 100 units makes one pass over its U, the tutorial's
+ * second LSTM (U: 160 KB, read from L2 at every step) among them. 60 passes
+ * of 24 vectors took 75 us, of 8 vectors (128 columns) 120 us, in a
+ * micro-benchmark; a separate pass over the last 16 columns adds a chain of
+ * 100 dependent multiply-adds, about 0.17 us, to each step. */
+#define PANEL 400
 #define PANEL_NV (PANEL / 16)
 
 static size_t panel_floats(int rows, int n)
@@ -70,7 +72,7 @@ static void panel_pack(recur_float *dst, const recur_float *M, int rows, int ld,
 }
 
 #ifdef RC_SIMD512
-/* One panel: NV (1..24) vectors of z in registers while the rows pass; the
+/* One panel: NV (1..25) vectors of z in registers while the rows pass; the
  * last vector is stored under mask k. The loops over the vectors must be
  * unrolled for a[] to live in registers; GCC stops doing so by itself at -O2
  * beyond 8 or so, hence the pragmas. */
@@ -79,14 +81,14 @@ static void panel_pack(recur_float *dst, const recur_float *M, int rows, int ld,
                                     __mmask16 k)                                                                       \
     {                                                                                                                  \
         __m512 a[NV];                                                                                                  \
-        _Pragma("GCC unroll 24")                                                                                       \
+        _Pragma("GCC unroll 25")                                                                                       \
         for (int q = 0; q < NV; q++) a[q] = _mm512_maskz_loadu_ps(q == NV - 1 ? k : (__mmask16)0xFFFF, z + 16 * q);    \
         for (int r = 0; r < rows; r++, P += 16 * NV) {                                                                 \
             const __m512 x = _mm512_set1_ps(v[r]);                                                                     \
-            _Pragma("GCC unroll 24")                                                                                   \
+            _Pragma("GCC unroll 25")                                                                                   \
             for (int q = 0; q < NV; q++) a[q] = _mm512_fmadd_ps(x, _mm512_loadu_ps(P + 16 * q), a[q]);                 \
         }                                                                                                              \
-        _Pragma("GCC unroll 24")                                                                                       \
+        _Pragma("GCC unroll 25")                                                                                       \
         for (int q = 0; q < NV - 1; q++) _mm512_storeu_ps(z + 16 * q, a[q]);                                           \
         _mm512_mask_storeu_ps(z + 16 * (NV - 1), k, a[NV - 1]);                                                        \
     }
@@ -114,11 +116,13 @@ PANEL_KERNEL(21)
 PANEL_KERNEL(22)
 PANEL_KERNEL(23)
 PANEL_KERNEL(24)
+PANEL_KERNEL(25)
 
 typedef void (*panel_kernel)(float *restrict, const float *restrict, const float *restrict, int, __mmask16);
 static const panel_kernel PANEL_K[PANEL_NV] = {panel1,  panel2,  panel3,  panel4,  panel5,  panel6,  panel7,  panel8,
                                                panel9,  panel10, panel11, panel12, panel13, panel14, panel15, panel16,
-                                               panel17, panel18, panel19, panel20, panel21, panel22, panel23, panel24};
+                                               panel17, panel18, panel19, panel20, panel21, panel22, panel23, panel24,
+                                               panel25};
 
 /* z (n) += v (rows) M (rows, n), M packed by panel_pack. */
 static void vecmat_packed(float *restrict z, const float *restrict v, const float *restrict P, int rows, int n)
