@@ -38,12 +38,19 @@ RC_CLONES static void vecmat_c(recur_float *restrict z, const recur_float *restr
 }
 
 /* ---- Packed panels for AVX-512 ----
- * A matrix (rows, n) is stored as panels of up to 128 columns, panel after
+ * A matrix (rows, n) is stored as panels of up to 400 columns, panel after
  * panel, each rows x w floats contiguous (w the panel's width rounded up to
  * 16, zero padded): a pass over the rows then reads memory straight through,
- * which the prefetchers follow, instead of 128-column pieces of rows 4n bytes
- * apart. */
-#define PANEL 128
+ * which the prefetchers follow, instead of pieces of rows 4n bytes apart.
+ * 400 columns are 25 vectors, which stay in registers (of 32) while the rows
+ * pass: an LSTM of up to 100 units makes one pass over its U, the tutorial's
+ * second LSTM (U: 160 KB, read from L2 at every step) among them. The width
+ * hardly matters to the product itself (60 passes over that U took 75 us in
+ * a micro-benchmark with 128 columns as with 384 and 16), but 128 columns
+ * left a pass over the last 16 alone, a chain of 100 dependent multiply-adds
+ * at each step: that LSTM's 60 steps took min 93 us with them, 90 without. */
+#define PANEL 400
+#define PANEL_NV (PANEL / 16)
 
 static size_t panel_floats(int rows, int n)
 {
@@ -66,18 +73,23 @@ static void panel_pack(recur_float *dst, const recur_float *M, int rows, int ld,
 }
 
 #ifdef RC_SIMD512
-/* One panel: NV (1..8) vectors of z in registers while the rows pass; the
- * last vector is stored under mask k. */
+/* One panel: NV (1..25) vectors of z in registers while the rows pass; the
+ * last vector is stored under mask k. The loops over the vectors must be
+ * unrolled for a[] to live in registers; GCC stops doing so by itself at -O2
+ * beyond 8 or so, hence the pragmas. */
 #define PANEL_KERNEL(NV)                                                                                               \
-    RC_AVX512 static void panel##NV(float *restrict z, const float *restrict v, const float *restrict P, int rows,   \
+    RC_AVX512 static void panel##NV(float *restrict z, const float *restrict v, const float *restrict P, int rows,     \
                                     __mmask16 k)                                                                       \
     {                                                                                                                  \
         __m512 a[NV];                                                                                                  \
+        _Pragma("GCC unroll 25")                                                                                       \
         for (int q = 0; q < NV; q++) a[q] = _mm512_maskz_loadu_ps(q == NV - 1 ? k : (__mmask16)0xFFFF, z + 16 * q);    \
         for (int r = 0; r < rows; r++, P += 16 * NV) {                                                                 \
             const __m512 x = _mm512_set1_ps(v[r]);                                                                     \
+            _Pragma("GCC unroll 25")                                                                                   \
             for (int q = 0; q < NV; q++) a[q] = _mm512_fmadd_ps(x, _mm512_loadu_ps(P + 16 * q), a[q]);                 \
         }                                                                                                              \
+        _Pragma("GCC unroll 25")                                                                                       \
         for (int q = 0; q < NV - 1; q++) _mm512_storeu_ps(z + 16 * q, a[q]);                                           \
         _mm512_mask_storeu_ps(z + 16 * (NV - 1), k, a[NV - 1]);                                                        \
     }
@@ -89,31 +101,100 @@ PANEL_KERNEL(5)
 PANEL_KERNEL(6)
 PANEL_KERNEL(7)
 PANEL_KERNEL(8)
+PANEL_KERNEL(9)
+PANEL_KERNEL(10)
+PANEL_KERNEL(11)
+PANEL_KERNEL(12)
+PANEL_KERNEL(13)
+PANEL_KERNEL(14)
+PANEL_KERNEL(15)
+PANEL_KERNEL(16)
+PANEL_KERNEL(17)
+PANEL_KERNEL(18)
+PANEL_KERNEL(19)
+PANEL_KERNEL(20)
+PANEL_KERNEL(21)
+PANEL_KERNEL(22)
+PANEL_KERNEL(23)
+PANEL_KERNEL(24)
+PANEL_KERNEL(25)
+
+typedef void (*panel_kernel)(float *restrict, const float *restrict, const float *restrict, int, __mmask16);
+static const panel_kernel PANEL_K[PANEL_NV] = {panel1,  panel2,  panel3,  panel4,  panel5,  panel6,  panel7,  panel8,
+                                               panel9,  panel10, panel11, panel12, panel13, panel14, panel15, panel16,
+                                               panel17, panel18, panel19, panel20, panel21, panel22, panel23, panel24,
+                                               panel25};
 
 /* z (n) += v (rows) M (rows, n), M packed by panel_pack. */
 static void vecmat_packed(float *restrict z, const float *restrict v, const float *restrict P, int rows, int n)
 {
-    typedef void (*kernel)(float *restrict, const float *restrict, const float *restrict, int, __mmask16);
-    static const kernel K[8] = {panel1, panel2, panel3, panel4, panel5, panel6, panel7, panel8};
     for (int j = 0; j < n; j += PANEL) {
         int w = n - j < PANEL ? n - j : PANEL, nv = (w + 15) / 16, last = w - 16 * (nv - 1);
         __mmask16 k = last == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
-        K[nv - 1](z + j, v, P, rows, k);
+        PANEL_K[nv - 1](z + j, v, P, rows, k);
         P += (size_t)rows * 16 * nv;
     }
 }
 
-/* P (R, n) with leading dimension ldp += X (R, rows) M, row by row within
- * each panel, so that a panel is read from L1 by every row after the first. */
+/* Four rows of a product at once: Z (4, 16 NQ) with leading dimension ldz +=
+ * X (4, rows) times NQ vectors of a panel (P: its first row there, wp floats
+ * from one row to the next), the last vector under mask k. Each weight
+ * loaded serves the four rows, so the loop is bound by the multiply-adds, not
+ * the loads, and 4 NQ independent sums hide their latency. Every element is
+ * still its bias plus the rows in order, as panel##NV computes it. */
+#define PROJ_KERNEL(NQ)                                                                                                \
+    RC_AVX512 static void proj4x##NQ(float *restrict Z, int ldz, const float *restrict X, int ldx,                     \
+                                     const float *restrict P, int rows, int wp, __mmask16 k)                           \
+    {                                                                                                                  \
+        __m512 a[4][NQ];                                                                                               \
+        _Pragma("GCC unroll 4")                                                                                        \
+        for (int i = 0; i < 4; i++)                                                                                    \
+            _Pragma("GCC unroll 4")                                                                                    \
+            for (int q = 0; q < NQ; q++)                                                                               \
+                a[i][q] = _mm512_maskz_loadu_ps(q == NQ - 1 ? k : (__mmask16)0xFFFF, Z + (size_t)i * ldz + 16 * q);    \
+        for (int r = 0; r < rows; r++, P += wp) {                                                                      \
+            __m512 x[4];                                                                                               \
+            _Pragma("GCC unroll 4")                                                                                    \
+            for (int i = 0; i < 4; i++) x[i] = _mm512_set1_ps(X[(size_t)i * ldx + r]);                                 \
+            _Pragma("GCC unroll 4")                                                                                    \
+            for (int q = 0; q < NQ; q++) {                                                                             \
+                const __m512 w = _mm512_loadu_ps(P + 16 * q);                                                          \
+                _Pragma("GCC unroll 4")                                                                                \
+                for (int i = 0; i < 4; i++) a[i][q] = _mm512_fmadd_ps(x[i], w, a[i][q]);                               \
+            }                                                                                                          \
+        }                                                                                                              \
+        _Pragma("GCC unroll 4")                                                                                        \
+        for (int i = 0; i < 4; i++)                                                                                    \
+            _Pragma("GCC unroll 4")                                                                                    \
+            for (int q = 0; q < NQ; q++)                                                                               \
+                _mm512_mask_storeu_ps(Z + (size_t)i * ldz + 16 * q, q == NQ - 1 ? k : (__mmask16)0xFFFF, a[i][q]);     \
+    }
+PROJ_KERNEL(1)
+PROJ_KERNEL(2)
+PROJ_KERNEL(3)
+PROJ_KERNEL(4)
+
+/* P (R, n) with leading dimension ldp += X (R, rows) M: within each panel,
+ * for each slice of up to four vectors of columns, blocks of four rows of X
+ * (proj4x*), so that the slice is read from L1 by every block after the
+ * first; the rows left over one at a time, over the whole panel (panel*). */
 static void vecmat_rows_packed(float *restrict P, int ldp, const float *restrict X, int ldx, int R,
                                const float *restrict Mp, int rows, int n)
 {
-    typedef void (*kernel)(float *restrict, const float *restrict, const float *restrict, int, __mmask16);
-    static const kernel K[8] = {panel1, panel2, panel3, panel4, panel5, panel6, panel7, panel8};
+    typedef void (*kernel4)(float *restrict, int, const float *restrict, int, const float *restrict, int, int,
+                            __mmask16);
+    static const kernel4 K4[4] = {proj4x1, proj4x2, proj4x3, proj4x4};
+    const int R4 = R / 4 * 4;
     for (int j = 0; j < n; j += PANEL) {
         int w = n - j < PANEL ? n - j : PANEL, nv = (w + 15) / 16, last = w - 16 * (nv - 1);
         __mmask16 k = last == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << last) - 1);
-        for (int r = 0; r < R; r++) K[nv - 1](P + (size_t)r * ldp + j, X + (size_t)r * ldx, Mp, rows, k);
+        for (int q = 0; q < nv; q += 4) {
+            int nq = nv - q < 4 ? nv - q : 4;
+            for (int r = 0; r < R4; r += 4)
+                K4[nq - 1](P + (size_t)r * ldp + j + 16 * q, ldp, X + (size_t)r * ldx, ldx, Mp + 16 * q, rows,
+                           16 * nv, q + nq == nv ? k : (__mmask16)0xFFFF);
+        }
+        for (int r = R4; r < R; r++) PANEL_K[nv - 1](P + (size_t)r * ldp + j, X + (size_t)r * ldx, Mp, rows, k);
         Mp += (size_t)rows * 16 * nv;
     }
 }
@@ -225,12 +306,58 @@ void rc_step_project(const rc_layer *L, const rc_step_weights *w, const recur_fl
     for (int r = 0; r < R; r++) vecmat_c(P + (size_t)r * n, X + (size_t)r * ldx, W->m, W->rows, W->ld, W->n);
 }
 
+#ifdef RC_SIMD512
+/* A gate activation on 16 floats: the operations of rc_vgate's, so the same
+ * floats (min and max return their second operand for NaN: NaN stays NaN). */
+RC_AVX512 static inline __m512 gate512(__m512 x, recur_activation a)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    if (a == RECUR_ACT_HARD_SIGMOID) {
+        const __m512 six = _mm512_set1_ps(6.0f);
+        __m512 v = _mm512_add_ps(x, _mm512_set1_ps(3.0f));
+        v = _mm512_min_ps(six, _mm512_max_ps(zero, v));
+        return _mm512_div_ps(v, six);
+    }
+    if (a == RECUR_ACT_HARD_SIGMOID_K2) {
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(0.2f), x), _mm512_set1_ps(0.5f));
+        return _mm512_min_ps(_mm512_set1_ps(1.0f), _mm512_max_ps(zero, v));
+    }
+    return sigmoid512(x);
+}
+
+/* The LSTM cell after the product, in one pass over 16 units at a time: the
+ * gate activation on i, f and o, tanh on the candidate, c = f c + i g,
+ * h = tanh(c) o, with the products and sums of lstm_recur's loops (no fused
+ * multiply-add), so the same floats; h is written to state and y. */
+RC_AVX512 static void lstm_cell512(const float *z, float *h, float *c, float *y, int H, recur_activation ga)
+{
+    for (int j = 0; j < H; j += 16) {
+        const __mmask16 m = H - j >= 16 ? (__mmask16)0xFFFF : rc_mask16(H - j);
+        const __m512 i = gate512(_mm512_maskz_loadu_ps(m, z + j), ga);
+        const __m512 f = gate512(_mm512_maskz_loadu_ps(m, z + H + j), ga);
+        const __m512 g = tanh512(_mm512_maskz_loadu_ps(m, z + 2 * H + j));
+        const __m512 o = gate512(_mm512_maskz_loadu_ps(m, z + 3 * H + j), ga);
+        const __m512 cn = _mm512_add_ps(_mm512_mul_ps(f, _mm512_maskz_loadu_ps(m, c + j)), _mm512_mul_ps(i, g));
+        const __m512 hn = _mm512_mul_ps(tanh512(cn), o);
+        _mm512_mask_storeu_ps(c + j, m, cn);
+        _mm512_mask_storeu_ps(h + j, m, hn);
+        _mm512_mask_storeu_ps(y + j, m, hn);
+    }
+}
+#endif
+
 static void lstm_recur(const rc_layer *L, const rc_step_weights *w, recur_float *z, recur_float *state,
                        recur_float *y)
 {
     const int H = L->units;
     recur_float *h = state, *c = state + H;
     vecmat(z, h, &w->mat[1]);
+#ifdef RC_SIMD512
+    if (w->mat[1].packed) { /* packed: AVX-512 runs */
+        lstm_cell512(z, h, c, y, H, rc_rec_act(L));
+        return;
+    }
+#endif
     /* gates i | f | c | o: the gate activation on i, f and o, tanh on the candidate */
     const recur_activation ga = rc_rec_act(L);
     rc_vgate(z, z, 2 * (size_t)H, ga);
