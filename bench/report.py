@@ -148,6 +148,8 @@ def main():
     print(f"recur benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}; git {git_rev()}")
     before = f"before {a.load_before}, " if a.load_before else ""
     print(f"machine: {machine()}; load average (1, 5, 15 min) {before}after {load_avg}")
+    if os.environ.get("BENCH_OPENBLAS_NOTE"):
+        print(os.environ["BENCH_OPENBLAS_NOTE"])
     print(f"torch: {tv}" if has_torch else "torch: not importable by /usr/bin/python3 (or BENCH_NO_TORCH): "
           "recur figures alone, no ratios")
     if sg and "shapes" in sg:

@@ -14,6 +14,8 @@
 #   BENCH_NO_DEMO=1           skip the `recur demo` timing
 #   BENCH_DEMO_REPS=N         `recur demo` runs, median reported (3; 1 with BENCH_QUICK)
 #   BENCH_JSON=FILE           also keep the raw JSON lines in FILE
+#   OPENBLAS_CORETYPE=NAME    OpenBLAS's kernels (default: as detected, or SkylakeX /
+#                             Haswell when it falls back to Prescott; see below)
 #   BENCH_TORCH_BIG2=1        time torch's big case with 2 threads even when 2
 #                             threads lost to 1 on the tutorial case
 #
@@ -90,6 +92,25 @@ trun1() {
     tl=$1; shift
     run "$tl" env OPENBLAS_NUM_THREADS=1 "$PYTHON" "$HERE/torch_bench.py" "$@"
 }
+
+# OpenBLAS picks its kernels from the CPU's model; on a virtual CPU it does not
+# know (here "Intel(R) Xeon(R) Processor") it falls back to Prescott's SSE3
+# kernels, 4-6x slower than its AVX-512 ones on the same machine (measured:
+# 17-30 against 102-110 GFLOP/s at 1024^3). That would make the sgemm
+# reference and every torch row slow for a reason that is not theirs, so the
+# benchmark names the kernels the CPU's flags allow, unless the caller chose.
+if [ -z "${OPENBLAS_CORETYPE+set}" ]; then
+    core=$(OPENBLAS_VERBOSE=2 "$BENCH" --case sgemm --reps 1 --warmup 0 2>&1 | sed -n 's/^Core: //p' | head -n 1)
+    want=""
+    if grep -q avx512f /proc/cpuinfo 2>/dev/null; then want=SkylakeX
+    elif grep -q avx2 /proc/cpuinfo 2>/dev/null; then want=Haswell; fi
+    if [ "$core" = "Prescott" ] && [ -n "$want" ]; then
+        export OPENBLAS_CORETYPE=$want
+        BENCH_OPENBLAS_NOTE="OpenBLAS chose Prescott kernels for this CPU; OPENBLAS_CORETYPE=$want set for recur and torch"
+    fi
+fi
+export BENCH_OPENBLAS_NOTE=${BENCH_OPENBLAS_NOTE:-"OpenBLAS kernels: ${OPENBLAS_CORETYPE:-as detected}"}
+echo "$BENCH_OPENBLAS_NOTE" >&2
 
 echo "recur benchmark, $(date '+%Y-%m-%d %H:%M %Z')" >&2
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
