@@ -41,7 +41,10 @@ static void help(void)
            "  --season M              seasonal period (default: from the dates; 1 for an integer index)\n"
            "  --test-fraction F       share of each series forecast (default 0.2)\n"
            "  --stride S              values between origins (default 1)\n"
-           "  --refit never|K         retrain every K origins (default never)\n"
+           "  --refit never|K         retrain every K origins (default never), starting from the\n"
+           "                          previous fit's weights\n"
+           "  --cold-refit            with --refit K: every refit starts from scratch instead; the fits\n"
+           "                          are then independent (and under mpirun spread over the ranks)\n"
            "  --window expanding|sliding  training window (default expanding; sliding keeps ntr values)\n"
            "  --level L[,L...]        prediction intervals, e.g. 80,95 (default 95); the widest is scored\n"
            "\n"
@@ -65,8 +68,9 @@ static void help(void)
            "\n"
            "Across processes (recur built with make MPI=1; docs/scaling.md):\n"
            "  mpirun -np N recur backtest ...  each fit shared as recur train shares it, each round's\n"
-           "                                   forecasts split by series; rank 0 prints the table one\n"
-           "                                   process prints, byte for byte\n"
+           "                                   forecasts split by series (with --cold-refit: the fits\n"
+           "                                   and their rounds split by fit); rank 0 prints the table\n"
+           "                                   one process prints, byte for byte\n"
            "\n"
            "Example:\n"
            "  recur backtest --data data/airpassengers.csv --horizon 1 --season 12 --no-model\n"
@@ -75,7 +79,8 @@ static void help(void)
 
 enum {
     O_DATA = 256, O_ID, O_DATE, O_COLUMN, O_MISSING, O_HORIZON, O_SEASON, O_TEST, O_STRIDE, O_REFIT, O_WINDOW,
-    O_LEVEL, O_NO_MODEL, O_PRESET, O_LAYERS, O_TIMESTEP, O_EPOCHS, O_SEEDS, O_SEED, O_THREADS, O_JSON, O_PLOT
+    O_LEVEL, O_NO_MODEL, O_PRESET, O_LAYERS, O_TIMESTEP, O_EPOCHS, O_SEEDS, O_SEED, O_THREADS, O_JSON, O_PLOT,
+    O_COLD
 };
 
 static const struct option longopts[] = {
@@ -90,6 +95,7 @@ static const struct option longopts[] = {
     {"epochs", required_argument, NULL, O_EPOCHS},   {"seeds", required_argument, NULL, O_SEEDS},
     {"seed", required_argument, NULL, O_SEED},       {"threads", required_argument, NULL, O_THREADS},
     {"json", no_argument, NULL, O_JSON},             {"plot", required_argument, NULL, O_PLOT},
+    {"cold-refit", no_argument, NULL, O_COLD},
     {"quiet", no_argument, NULL, 'q'},               {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -171,8 +177,8 @@ static int print_json(const recur_backtest *b, const recur_backtest_opts *o, dou
 static void print_text(const recur_backtest *b, const recur_panel *p, const recur_backtest_opts *o, double level)
 {
     int nm = recur_backtest_n_methods(b), best = recur_backtest_best(b);
-    char refit[32];
-    if (o->refit > 0) snprintf(refit, sizeof refit, "every %d origins", o->refit);
+    char refit[48];
+    if (o->refit > 0) snprintf(refit, sizeof refit, "every %d origins%s", o->refit, o->cold ? " from scratch" : "");
     printf("backtest: %zu series, %zu origins, horizon %d, season %d, test fraction %g, stride %d, refit %s, %s "
            "window\n", recur_panel_count(p), recur_backtest_origins(b), o->horizon, recur_backtest_season(b),
            o->test_fraction, o->stride, o->refit > 0 ? refit : "never", o->sliding ? "sliding" : "expanding");
@@ -298,6 +304,7 @@ int cmd_backtest(int argc, char **argv)
         case O_TEST: rc = cli_opt_double(cmd, "--test-fraction", optarg, 0, 1, 1, 1, &bo.test_fraction); break;
         case O_STRIDE: rc = cli_opt_int(cmd, "--stride", optarg, 1, 1000000, &bo.stride); break;
         case O_REFIT: refit = optarg; break;
+        case O_COLD: bo.cold = 1; break;
         case O_WINDOW: rc = cli_opt_choice(cmd, "--window", optarg, windows, 2, &window); break;
         case O_LEVEL: rc = parse_levels(cmd, optarg, levels, &n_levels); break;
         case O_NO_MODEL: no_model = 1; break;
@@ -320,6 +327,7 @@ int cmd_backtest(int argc, char **argv)
     if (refit && strcmp(refit, "never") != 0) {
         if ((rc = cli_opt_int(cmd, "--refit", refit, 1, 1000000, &bo.refit))) return rc;
     }
+    if (bo.cold && bo.refit == 0) return cli_usage(cmd, "--cold-refit: give --refit K too (with --refit never there is one fit)");
     if (plot_path && (rc = cli_check_out_dir("--plot", plot_path))) return rc;
     po.missing = (recur_missing)missing;
     bo.sliding = window;
@@ -353,7 +361,9 @@ int cmd_backtest(int argc, char **argv)
         if (threads) fo.threads = threads;
         fo.seed = seed;
         fo.progress = on_progress;
-        fo.peers = cli_mpi_peers(); /* under mpirun: each fit's ensemble or batches across ranks */
+        /* under mpirun: each fit's ensemble or batches across ranks; with cold
+         * refits the fits themselves are spread, each trained by one rank */
+        fo.peers = bo.cold ? NULL : cli_mpi_peers();
         rc = model_method(&fo, &m);
         have_model = !rc;
     }

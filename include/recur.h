@@ -903,7 +903,8 @@ int recur_forecaster_file(const char *path);
  * Protocol: for a series of n values, ntr = floor((1-F) n) values are the
  * initial training part; forecasts are made from every origin t = ntr,
  * ntr+S, ..., n-H (t = values known), each for values t+1..t+H. refit 0 trains
- * once on the first ntr values; refit K retrains every K origins (warm). */
+ * once on the first ntr values; refit K retrains every K origins (warm, or
+ * from scratch with cold). */
 
 /* A method the backtest trains and queries. fit may be NULL (nothing to learn). */
 typedef struct {
@@ -914,6 +915,9 @@ typedef struct {
     /* Forecast H steps after values [0, n) of series s; lo/hi (n_levels x H) may be NULL. */
     recur_status (*predict)(void *ctx, const recur_panel *p, size_t s, size_t n, int H, const double *levels,
                             int n_levels, double *mean, double *lo, double *hi, recur_error *err);
+    /* Optional: forget the previous fit, so that the next starts from scratch
+     * (needed by recur_backtest_opts.cold). */
+    void (*reset)(void *ctx);
 } recur_method;
 
 typedef struct {
@@ -925,6 +929,12 @@ typedef struct {
     int sliding;          /* 0: expanding window, 1: sliding (fixed length ntr) */
     const double *levels; /* interval levels, e.g. {80, 95}; coverage of the widest is reported */
     int n_levels;
+    /* With refit: every fit starts from scratch (the method's reset) instead
+     * of from the previous one's weights. The fits are then independent:
+     * with peers, rank r takes fits [F*r/N, F*(r+1)/N) of each wave of F = N
+     * fits, with the forecasts of their rounds, and the method must then
+     * train alone (for the forecaster method: its options' peers NULL). */
+    int cold;
     /* Forecasts across processes (see recur_peers); NULL: this process alone.
      * In every round rank r forecasts series [ns*r/size, ns*(r+1)/size) with
      * every method, one exchange (a chunk per series) hands every rank all

@@ -20,7 +20,8 @@
 #  5. Another command under mpirun -np 2: a usage error, exit 2.
 #  6. Panels: `recur train --id-column` (a seed ensemble split across ranks,
 #     the networks left over data-parallel) and `recur backtest` (fits shared
-#     the same way, each round's forecasts split by series) give the plain run's
+#     the same way, each round's forecasts split by series; with --cold-refit
+#     the fits themselves spread over the ranks) give the plain run's
 #     forecaster file and table byte for byte with -np 2 and 3; a panel
 #     missing on one rank ends the backtest with rank 0's one line.
 #
@@ -211,6 +212,12 @@ check "  has the model's row" grep -q '^model ' b.out
 for np in 2 3; do
     check "  -np $np" bt b$np $np
     check "  same table" cmp -s b$np.out b.out
+done
+check "backtest --cold-refit, plain" bt c plain --cold-refit
+check "  differs from warm refits" sh -c '! cmp -s c.out b.out'
+for np in 2 3; do
+    check "  -np $np (the fits spread over the ranks)" bt c$np $np --cold-refit
+    check "  same table" cmp -s c$np.out c.out
 done
 check "backtest --json, plain" bt j plain --json
 check "  -np 3 --json, same" bt j3 3 --json

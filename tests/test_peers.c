@@ -7,8 +7,9 @@
  * range of chunks; a failing exchange ends fit with its status; bad peers
  * are refused. The same exchange shares a forecaster's ensemble (seeds
  * split, or each network data-parallel) and a backtest's forecasts (by
- * series): forecasts and scores equal one process's, bit for bit, and a
- * network failing on one rank fails the fit on every rank.
+ * series, or by fit with cold refits): forecasts and scores equal one
+ * process's, bit for bit, and a network failing on one rank fails the fit on
+ * every rank.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -381,6 +382,80 @@ static void t_forecaster_and_backtest_any_ranks(void **s)
     }
 }
 
+/* Cold refits (recur_backtest_opts.cold): every fit from scratch, so the fits
+ * are spread over the ranks by fit (the method trains alone). The scores
+ * equal one process's cold backtest, which differs from the warm one. */
+typedef struct {
+    hub *h;
+    recur_peers peers;
+    int cold;
+    recur_status st;
+    recur_error err;
+    recur_scores sc[5][FH + 1];
+} cold_job;
+
+static void *cold_rank(void *arg)
+{
+    cold_job *j = arg;
+    recur_panel *p = small_panel();
+    recur_forecaster_opts o = recur_forecaster_opts_default(RECUR_PRESET_FORECAST);
+    o.horizon = FH, o.season = 6, o.seeds = 1, o.epochs = 2, o.max_windows = 64, o.batch_size = 32;
+    o.threads = 1, o.layers = "lstm(4) dense(1)";
+    recur_method m;
+    recur_backtest *b = NULL;
+    recur_backtest_opts bo = recur_backtest_opts_default();
+    bo.horizon = FH, bo.season = 6, bo.stride = 2, bo.refit = 2, bo.cold = j->cold;
+    bo.peers = j->h ? &j->peers : NULL;
+    j->st = recur_forecaster_method_new(&o, &m, &j->err);
+    if (!j->st) {
+        j->st = recur_backtest_run(p, &bo, &m, &b, &j->err);
+        for (int k = 0; !j->st && k < recur_backtest_n_methods(b); k++)
+            for (int t = -1; t < FH; t++) j->sc[k][t + 1] = recur_backtest_scores(b, k, t);
+        recur_backtest_free(b);
+        recur_forecaster_method_free(&m);
+    }
+    recur_panel_free(p);
+    return NULL;
+}
+
+static void t_cold_refits_spread_by_fit(void **s)
+{
+    (void)s;
+    cold_job warm, ref;
+    memset(&warm, 0, sizeof warm);
+    memset(&ref, 0, sizeof ref);
+    ref.cold = 1;
+    cold_rank(&warm);
+    cold_rank(&ref);
+    assert_int_equal(warm.st, RECUR_OK);
+    assert_int_equal(ref.st, RECUR_OK);
+    assert_true(ref.sc[0][0].n > 0);
+    assert_true(memcmp(&warm.sc[0][0], &ref.sc[0][0], sizeof ref.sc[0][0]) != 0); /* the model's scores moved */
+    assert_memory_equal(&warm.sc[1], &ref.sc[1], sizeof ref.sc[1]);              /* the baselines' did not */
+    int sizes[] = {1, 2, 3, 7}; /* 8 rounds, a fit every 2: 4 fits; 7 ranks idle some */
+    for (int z = 0; z < 4; z++) {
+        int size = sizes[z];
+        hub h;
+        memset(&h, 0, sizeof h);
+        pthread_barrier_init(&h.bar, NULL, (unsigned)size);
+        pthread_t th[MAX_RANKS];
+        cold_job *j = calloc((size_t)size, sizeof *j);
+        assert_non_null(j);
+        for (int r = 0; r < size; r++) {
+            j[r].h = &h, j[r].cold = 1;
+            j[r].peers = (recur_peers){.rank = r, .size = size, .exchange = exchange, .user = &h};
+            assert_int_equal(pthread_create(&th[r], NULL, cold_rank, &j[r]), 0);
+        }
+        for (int r = 0; r < size; r++) pthread_join(th[r], NULL);
+        pthread_barrier_destroy(&h.bar);
+        for (int r = 0; r < size; r++) {
+            assert_int_equal(j[r].st, RECUR_OK);
+            assert_memory_equal(j[r].sc, ref.sc, sizeof ref.sc);
+        }
+        free(j);
+    }
+}
+
 /* A network stopped on rank 1 (its own progress callback) fails the fit on
  * every rank, after the exchange: none is left waiting. */
 static void t_ensemble_failure_reaches_every_rank(void **s)
@@ -414,6 +489,7 @@ int main(void)
         cmocka_unit_test(t_bad_peers),
         cmocka_unit_test(t_forecaster_and_backtest_any_ranks),
         cmocka_unit_test(t_ensemble_failure_reaches_every_rank),
+        cmocka_unit_test(t_cold_refits_spread_by_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,7 @@ recur_backtest_opts recur_backtest_opts_default(void)
     o.levels = NULL;
     o.n_levels = 0;
     o.peers = NULL;
+    o.cold = 0;
     return o;
 }
 
@@ -225,6 +226,92 @@ static recur_status run_round(recur_backtest *b, const round_ctx *c, size_t j, d
     return RECUR_OK;
 }
 
+/* The rank that does fit q of a wave of F: the one whose block [F*r/N, F*(r+1)/N) holds it. */
+static int fit_owner(size_t F, size_t q, int N)
+{
+    int r = 0;
+    while (r + 1 < N && q >= F * (size_t)(r + 1) / (size_t)N) r++;
+    return r;
+}
+
+/* Cold refits with peers: the fits are independent, so they are spread over
+ * the ranks in waves of N: in each wave rank r fits fits [F*r/N, F*(r+1)/N)
+ * of the wave's F (one each when F = N) from scratch and forecasts every
+ * series in those fits' rounds; one exchange (a chunk per fit: for each of
+ * its refit rounds and each series, a record and a "no origin" flag, and the
+ * fit's status as its loss) gives every rank every forecast, which all then
+ * score in the one-process order, round by round. */
+static recur_status run_by_fit(recur_backtest *b, const round_ctx *c, size_t rounds, size_t *start, size_t *end,
+                               recur_error *err)
+{
+    const recur_peers *pe = c->pe;
+    const recur_backtest_opts *o = c->o;
+    const size_t ns = recur_panel_count(c->p), K = (size_t)o->refit, N = (size_t)pe->size;
+    const size_t slot = c->per + 1, chunk = K * ns * slot, fits = (rounds + K - 1) / K;
+    double *rec = malloc(N * chunk * sizeof *rec), *fst = malloc(N * sizeof *fst);
+    recur_error mine = {0};
+    recur_status rc = RECUR_OK;
+    if (!rec || !fst) {
+        rc = rc_error(err, RECUR_E_NOMEM, "backtest: out of memory for %zu forecasts per fit", K * ns);
+        goto done;
+    }
+    for (size_t w0 = 0; w0 < fits && !rc; w0 += N) {
+        size_t F = fits - w0 < N ? fits - w0 : N;
+        size_t lo = F * (size_t)pe->rank / N, hi = F * (size_t)(pe->rank + 1) / N;
+        memset(rec, 0, F * chunk * sizeof *rec);
+        for (size_t q = lo; q < hi; q++) {
+            size_t j0 = (w0 + q) * K;
+            double *base = rec + q * chunk;
+            c->model->reset(c->model->ctx);
+            recur_status st = fit_round(c->model, c->p, o, j0, start, end, &mine);
+            fst[q] = (double)st;
+            for (size_t jj = 0; jj < K; jj++)
+                for (size_t s = 0; s < ns; s++) {
+                    double *r = base + (jj * ns + s) * slot;
+                    recur_error fm[MAX_METHODS];
+                    memset(fm, 0, sizeof fm);
+                    r[c->per] = st || j0 + jj >= rounds || forecast_series(c, s, j0 + jj, r, fm);
+                    for (int k = 0; !r[c->per] && !mine.msg[0] && k < c->n_methods; k++)
+                        if (r[(size_t)c->n_methods * 3 * (size_t)o->horizon + (size_t)k] != 0)
+                            snprintf(mine.msg, sizeof mine.msg, "backtest: %s, series \"%s\", origin round %zu: %s",
+                                     b->name[k], recur_panel_id(c->p, s), j0 + jj + 1, fm[k].msg);
+                }
+        }
+        const size_t words = chunk * sizeof *rec / sizeof(recur_float);
+        if ((rc = pe->exchange(pe, (recur_float *)(void *)rec, fst, words, (int)F, err))) break;
+        for (size_t q = 0; q < F && !rc; q++) {
+            size_t j0 = (w0 + q) * K;
+            int here = q >= lo && q < hi;
+            if (fst[q] != 0) {
+                if (here) rc = rc_error(err, (recur_status)(int)fst[q], "%s", mine.msg);
+                else
+                    rc = rc_error(err, (recur_status)(int)fst[q], "%s: fit before origin %zu failed on rank %d of %d "
+                                  "(the message is that rank's)", c->model->name, j0 + 1, fit_owner(F, q, pe->size),
+                                  pe->size);
+                break;
+            }
+            for (size_t jj = 0; jj < K && j0 + jj < rounds && !rc; jj++)
+                for (size_t s = 0; s < ns && !rc; s++) {
+                    const double *r = rec + q * chunk + (jj * ns + s) * slot;
+                    if (r[c->per] != 0) continue;
+                    for (int k = 0; !rc && k < c->n_methods; k++) {
+                        recur_status fs = (recur_status)(int)r[(size_t)c->n_methods * 3 * (size_t)o->horizon + k];
+                        if (fs && here) rc = rc_error(err, fs, "%s", mine.msg);
+                        else if (fs)
+                            rc = rc_error(err, fs, "backtest: %s, series \"%s\", origin round %zu: failed on rank "
+                                          "%d of %d (the message is that rank's)", b->name[k], recur_panel_id(c->p, s),
+                                          j0 + jj + 1, fit_owner(F, q, pe->size), pe->size);
+                    }
+                    if (!rc) rc = score_series(b, c, s, j0 + jj, r, NULL, err);
+                }
+        }
+    }
+done:
+    free(rec);
+    free(fst);
+    return rc;
+}
+
 recur_status recur_backtest_run(const recur_panel *p, const recur_backtest_opts *o, const recur_method *model,
                                 recur_backtest **out, recur_error *err)
 {
@@ -235,6 +322,9 @@ recur_status recur_backtest_run(const recur_panel *p, const recur_backtest_opts 
     const recur_peers *pe = o->peers;
     if (pe && (pe->size < 1 || pe->rank < 0 || pe->rank >= pe->size || !pe->exchange))
         return rc_error(err, RECUR_E_INVALID, "backtest: peers must have 0 <= rank < size and an exchange function");
+    if (o->cold && model && model->fit && !model->reset)
+        return rc_error(err, RECUR_E_INVALID, "backtest: cold refits need a method that can reset (%s cannot)",
+                        model->name);
     int m = o->season > 0 ? o->season : recur_panel_infer_season(p);
     recur_status rc = check_opts(p, o, m, err);
     if (rc) return rc;
@@ -281,10 +371,16 @@ recur_status recur_backtest_run(const recur_panel *p, const recur_backtest_opts 
                                                base + 2 * per};
         }
     }
-    for (size_t j = 0; j < rounds; j++) {
-        if (model && model->fit && (j == 0 || (o->refit > 0 && j % (size_t)o->refit == 0)))
-            if ((rc = fit_round(model, p, o, j, start, end, err))) goto fail;
-        if ((rc = run_round(b, &c, j, rec, skip, msg, err))) goto fail;
+    if (pe && o->cold && model && model->fit && o->refit > 0) { /* independent fits: spread by fit */
+        if ((rc = run_by_fit(b, &c, rounds, start, end, err))) goto fail;
+    } else {
+        for (size_t j = 0; j < rounds; j++) {
+            if (model && model->fit && (j == 0 || (o->refit > 0 && j % (size_t)o->refit == 0))) {
+                if (o->cold) model->reset(model->ctx);
+                if ((rc = fit_round(model, p, o, j, start, end, err))) goto fail;
+            }
+            if ((rc = run_round(b, &c, j, rec, skip, msg, err))) goto fail;
+        }
     }
     *out = b;
     b = NULL;

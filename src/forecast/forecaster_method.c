@@ -55,6 +55,13 @@ static recur_status method_predict(void *ctx, const recur_panel *p, size_t s, si
                                     mean, lo, hi, err);
 }
 
+static void method_reset(void *ctx)
+{
+    method_ctx *c = ctx;
+    recur_forecaster_free(c->f);
+    c->f = NULL;
+}
+
 recur_status recur_forecaster_method_new(const recur_forecaster_opts *o, recur_method *out, recur_error *err)
 {
     if (!o || !out) return rc_error(err, RECUR_E_INVALID, "recur_forecaster_method_new: o and out are required");
@@ -72,6 +79,7 @@ recur_status recur_forecaster_method_new(const recur_forecaster_opts *o, recur_m
     out->ctx = c;
     out->fit = method_fit;
     out->predict = method_predict;
+    out->reset = method_reset;
     return RECUR_OK;
 }
 
