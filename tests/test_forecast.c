@@ -564,7 +564,7 @@ static void test_backtest_protocol(void **state)
     assert_int_equal(recur_panel_add(p, "a", a, NULL, 20, &e), RECUR_OK);
     assert_int_equal(recur_panel_add(p, "c", c, NULL, 10, &e), RECUR_OK);
     oracle orc = {0};
-    recur_method m = {"model", &orc, oracle_fit, oracle_predict};
+    recur_method m = {.name = "model", .ctx = &orc, .fit = oracle_fit, .predict = oracle_predict};
     recur_backtest_opts o = recur_backtest_opts_default();
     recur_backtest *b = NULL;
     const double lv[2] = {80, 95};
