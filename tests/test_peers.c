@@ -293,6 +293,23 @@ static recur_panel *small_panel(void)
     return p;
 }
 
+/* A backtest of the forecaster method with options o: every method's pooled
+ * and per-step scores into sc. */
+static recur_status backtest_scores(const recur_panel *p, const recur_forecaster_opts *o,
+                                    const recur_backtest_opts *bo, recur_scores sc[5][FH + 1], recur_error *err)
+{
+    recur_method m;
+    recur_backtest *b = NULL;
+    recur_status st = recur_forecaster_method_new(o, &m, err);
+    if (st) return st;
+    st = recur_backtest_run(p, bo, &m, &b, err);
+    for (int k = 0; !st && k < recur_backtest_n_methods(b); k++)
+        for (int t = -1; t < FH; t++) sc[k][t + 1] = recur_backtest_scores(b, k, t);
+    recur_backtest_free(b);
+    recur_forecaster_method_free(&m);
+    return st;
+}
+
 typedef struct {
     hub *h;
     recur_peers peers;
@@ -326,20 +343,11 @@ static void *fc_rank(void *arg)
         j->st = recur_forecaster_predict(f, recur_panel_id(p, s), recur_panel_values(p, s), recur_panel_length(p, s),
                                          FH, NULL, 0, j->fc + s * FH, NULL, NULL, &j->err);
     recur_forecaster_free(f);
-    recur_method m;
-    recur_backtest *b = NULL;
     double lv[] = {80, 95};
     recur_backtest_opts bo = recur_backtest_opts_default();
     bo.horizon = FH, bo.season = 6, bo.stride = 2, bo.refit = 3, bo.levels = lv, bo.n_levels = 2;
     bo.peers = o.peers;
-    if (!j->st) j->st = recur_forecaster_method_new(&o, &m, &j->err);
-    if (!j->st) {
-        j->st = recur_backtest_run(p, &bo, &m, &b, &j->err);
-        for (int k = 0; !j->st && k < recur_backtest_n_methods(b); k++)
-            for (int t = -1; t < FH; t++) j->sc[k][t + 1] = recur_backtest_scores(b, k, t);
-        recur_backtest_free(b);
-        recur_forecaster_method_free(&m);
-    }
+    if (!j->st) j->st = backtest_scores(p, &o, &bo, j->sc, &j->err);
     recur_panel_free(p);
     return NULL;
 }
@@ -401,19 +409,10 @@ static void *cold_rank(void *arg)
     recur_forecaster_opts o = recur_forecaster_opts_default(RECUR_PRESET_FORECAST);
     o.horizon = FH, o.season = 6, o.seeds = 1, o.epochs = 2, o.max_windows = 64, o.batch_size = 32;
     o.threads = 1, o.layers = "lstm(4) dense(1)";
-    recur_method m;
-    recur_backtest *b = NULL;
     recur_backtest_opts bo = recur_backtest_opts_default();
     bo.horizon = FH, bo.season = 6, bo.stride = 2, bo.refit = 2, bo.cold = j->cold;
     bo.peers = j->h ? &j->peers : NULL;
-    j->st = recur_forecaster_method_new(&o, &m, &j->err);
-    if (!j->st) {
-        j->st = recur_backtest_run(p, &bo, &m, &b, &j->err);
-        for (int k = 0; !j->st && k < recur_backtest_n_methods(b); k++)
-            for (int t = -1; t < FH; t++) j->sc[k][t + 1] = recur_backtest_scores(b, k, t);
-        recur_backtest_free(b);
-        recur_forecaster_method_free(&m);
-    }
+    j->st = backtest_scores(p, &o, &bo, j->sc, &j->err);
     recur_panel_free(p);
     return NULL;
 }

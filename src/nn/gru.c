@@ -89,18 +89,7 @@ static int gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 /* A gate's 16 values for cells e..e+15 of a step (rows of 3H, gate blocks
  * of H, p at row b's column j of the gate): lanes in lo from row b, lanes in
  * hi from row b + 1, whose column l - s (s = H - j) lies at
- * p + 3H - j + l - s = p + 2H + l. */
-RC_AVX512 static inline __m512 gld(const float *p, __mmask16 lo, __mmask16 hi, int H2)
-{
-    __m512 v = _mm512_maskz_loadu_ps(lo, p);
-    return hi ? _mm512_mask_loadu_ps(v, hi, p + H2) : v;
-}
-
-RC_AVX512 static inline void gst(float *p, __mmask16 lo, __mmask16 hi, int H2, __m512 v)
-{
-    _mm512_mask_storeu_ps(p, lo, v);
-    if (hi) _mm512_mask_storeu_ps(p + H2, hi, v);
-}
+ * p + 3H - j + l - s = p + 2H + l: rc_split_ld/st with next = 2H. */
 
 /* The reset_after step's cell pass over a step's B rows, sigmoid gates: A
  * (z | r | h pre-activations, x W + b0) and M (h_{t-1} U + b1), rows of 3H,
@@ -123,15 +112,15 @@ RC_AVX512 static void cell_forward_ra512(float *A, const float *M, const float *
         __mmask16 lo = H - j >= 16 ? m : (__mmask16)(m & rc_mask16(H - j)), hi = (__mmask16)(m & ~lo);
         float *za = ar + j;
         const float *ma = mr + j;
-        __m512 z = sigmoid512(_mm512_add_ps(gld(za, lo, hi, H2), gld(ma, lo, hi, H2)));
-        __m512 r = sigmoid512(_mm512_add_ps(gld(za + H, lo, hi, H2), gld(ma + H, lo, hi, H2)));
-        __m512 mh = gld(ma + H2, lo, hi, H2);
-        __m512 hh = tanh512(_mm512_add_ps(gld(za + H2, lo, hi, H2), _mm512_mul_ps(r, mh)));
+        __m512 z = sigmoid512(_mm512_add_ps(rc_split_ld(za, lo, hi, H2), rc_split_ld(ma, lo, hi, H2)));
+        __m512 r = sigmoid512(_mm512_add_ps(rc_split_ld(za + H, lo, hi, H2), rc_split_ld(ma + H, lo, hi, H2)));
+        __m512 mh = rc_split_ld(ma + H2, lo, hi, H2);
+        __m512 hh = tanh512(_mm512_add_ps(rc_split_ld(za + H2, lo, hi, H2), _mm512_mul_ps(r, mh)));
         __m512 hv = _mm512_add_ps(_mm512_mul_ps(z, _mm512_maskz_loadu_ps(m, hp + e)),
                                   _mm512_mul_ps(_mm512_sub_ps(one, z), hh));
-        gst(za, lo, hi, H2, z);
-        gst(za + H, lo, hi, H2, r);
-        gst(za + H2, lo, hi, H2, hh);
+        rc_split_st(za, lo, hi, H2, z);
+        rc_split_st(za + H, lo, hi, H2, r);
+        rc_split_st(za + H2, lo, hi, H2, hh);
         _mm512_mask_storeu_ps(aux + e, m, mh);
         _mm512_mask_storeu_ps(h + e, m, hv);
         if ((j += 16) >= H) j -= H, ar += G3, mr += G3;
@@ -157,19 +146,19 @@ RC_AVX512 static void cell_backward_ra512(float *A, float *D2, float *dh, const 
         float *za = ar + j, *d2 = dr + j;
         __m512 dhv = _mm512_maskz_loadu_ps(m, dh + e);
         if (dy) dhv = _mm512_add_ps(dhv, _mm512_maskz_loadu_ps(m, dy + e));
-        __m512 z = gld(za, lo, hi, H2), r = gld(za + H, lo, hi, H2), hh = gld(za + H2, lo, hi, H2);
+        __m512 z = rc_split_ld(za, lo, hi, H2), r = rc_split_ld(za + H, lo, hi, H2), hh = rc_split_ld(za + H2, lo, hi, H2);
         __m512 dah = _mm512_mul_ps(_mm512_mul_ps(dhv, _mm512_sub_ps(one, z)),
                                    _mm512_sub_ps(one, _mm512_mul_ps(hh, hh)));
         __m512 daz = _mm512_mul_ps(_mm512_mul_ps(dhv, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, hp + e), hh)),
                                    _mm512_mul_ps(z, _mm512_sub_ps(one, z)));
         __m512 dar = _mm512_mul_ps(_mm512_mul_ps(dah, _mm512_maskz_loadu_ps(m, aux + e)),
                                    _mm512_mul_ps(r, _mm512_sub_ps(one, r)));
-        gst(za, lo, hi, H2, daz);
-        gst(za + H, lo, hi, H2, dar);
-        gst(za + H2, lo, hi, H2, dah);
-        gst(d2, lo, hi, H2, daz);
-        gst(d2 + H, lo, hi, H2, dar);
-        gst(d2 + H2, lo, hi, H2, _mm512_mul_ps(dah, r));
+        rc_split_st(za, lo, hi, H2, daz);
+        rc_split_st(za + H, lo, hi, H2, dar);
+        rc_split_st(za + H2, lo, hi, H2, dah);
+        rc_split_st(d2, lo, hi, H2, daz);
+        rc_split_st(d2 + H, lo, hi, H2, dar);
+        rc_split_st(d2 + H2, lo, hi, H2, _mm512_mul_ps(dah, r));
         _mm512_mask_storeu_ps(dh + e, m, _mm512_mul_ps(dhv, z));
         if ((j += 16) >= H) j -= H, ar += G3, dr += G3;
     }

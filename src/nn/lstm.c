@@ -74,18 +74,8 @@ static int lstm_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 #ifdef RC_SIMD512
 /* A gate's 16 values for cells e..e+15 of a step: the first s from the row
  * at z, the rest from the start of the next row, whose same gate lies 4H - s
- * further on, i.e. at z + 3H + l for lane l >= s. */
-RC_AVX512 static inline __m512 gate_ld(const float *z, __mmask16 lo, __mmask16 hi, int H3)
-{
-    __m512 v = _mm512_maskz_loadu_ps(lo, z);
-    return hi ? _mm512_mask_loadu_ps(v, hi, z + H3) : v;
-}
-
-RC_AVX512 static inline void gate_st(float *z, __mmask16 lo, __mmask16 hi, int H3, __m512 v)
-{
-    _mm512_mask_storeu_ps(z, lo, v);
-    if (hi) _mm512_mask_storeu_ps(z + H3, hi, v);
-}
+ * further on, i.e. at z + 3H + l for lane l >= s: rc_split_ld/st with
+ * next = 3H. */
 
 /* One step of all B rows, fused: A (B rows of 4H, i|f|g|o) holds x W + h U
  * without the bias and leaves holding the gate activations (the backward
@@ -108,17 +98,17 @@ RC_AVX512 static void cell_forward512(float *A, const float *bx, const float *cp
         __mmask16 lo = H - j >= 16 ? m : (__mmask16)(m & rc_mask16(H - j)), hi = (__mmask16)(m & ~lo);
         float *zi = zr + j, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + H3;
         const float *b = bx + j;
-        __m512 i = sigmoid512(_mm512_add_ps(gate_ld(zi, lo, hi, H3), _mm512_maskz_loadu_ps(m, b)));
-        __m512 f = sigmoid512(_mm512_add_ps(gate_ld(zf, lo, hi, H3), _mm512_maskz_loadu_ps(m, b + bs)));
-        __m512 g = _mm512_add_ps(gate_ld(zg, lo, hi, H3), _mm512_maskz_loadu_ps(m, b + 2 * bs));
+        __m512 i = sigmoid512(_mm512_add_ps(rc_split_ld(zi, lo, hi, H3), _mm512_maskz_loadu_ps(m, b)));
+        __m512 f = sigmoid512(_mm512_add_ps(rc_split_ld(zf, lo, hi, H3), _mm512_maskz_loadu_ps(m, b + bs)));
+        __m512 g = _mm512_add_ps(rc_split_ld(zg, lo, hi, H3), _mm512_maskz_loadu_ps(m, b + 2 * bs));
         g = _mm512_fmsub_ps(two, sigmoid512(_mm512_mul_ps(two, g)), one); /* tanh = 2 sigmoid(2z) - 1 */
-        __m512 o = sigmoid512(_mm512_add_ps(gate_ld(zo, lo, hi, H3), _mm512_maskz_loadu_ps(m, b + 3 * bs)));
+        __m512 o = sigmoid512(_mm512_add_ps(rc_split_ld(zo, lo, hi, H3), _mm512_maskz_loadu_ps(m, b + 3 * bs)));
         __m512 cv = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, cp + e), _mm512_mul_ps(i, g));
         __m512 t = tanh512(cv);
-        gate_st(zi, lo, hi, H3, i);
-        gate_st(zf, lo, hi, H3, f);
-        gate_st(zg, lo, hi, H3, g);
-        gate_st(zo, lo, hi, H3, o);
+        rc_split_st(zi, lo, hi, H3, i);
+        rc_split_st(zf, lo, hi, H3, f);
+        rc_split_st(zg, lo, hi, H3, g);
+        rc_split_st(zo, lo, hi, H3, o);
         _mm512_mask_storeu_ps(c + e, m, cv);
         _mm512_mask_storeu_ps(tc + e, m, t);
         _mm512_mask_storeu_ps(h + e, m, _mm512_mul_ps(o, t));
@@ -295,8 +285,8 @@ RC_AVX512 static void cell_backward512(float *A, float *dc, const float *dh, con
         const int s = H - j;
         __mmask16 lo = s >= 16 ? m : (__mmask16)(m & rc_mask16(s)), hi = (__mmask16)(m & ~lo);
         float *zi = zr + j, *zf = zi + H, *zg = zi + 2 * H, *zo = zi + H3;
-        __m512 i = gate_ld(zi, lo, hi, H3), f = gate_ld(zf, lo, hi, H3);
-        __m512 g = gate_ld(zg, lo, hi, H3), o = gate_ld(zo, lo, hi, H3);
+        __m512 i = rc_split_ld(zi, lo, hi, H3), f = rc_split_ld(zf, lo, hi, H3);
+        __m512 g = rc_split_ld(zg, lo, hi, H3), o = rc_split_ld(zo, lo, hi, H3);
         __m512 t = _mm512_maskz_loadu_ps(m, tc + e), h = _mm512_maskz_loadu_ps(m, dh + e);
         __m512 ho = _mm512_mul_ps(h, o);
         __m512 dcv = _mm512_fmadd_ps(ho, _mm512_fnmadd_ps(t, t, one), _mm512_maskz_loadu_ps(m, dc + e));
@@ -305,10 +295,10 @@ RC_AVX512 static void cell_backward512(float *A, float *dc, const float *dh, con
                                   _mm512_mul_ps(f, _mm512_sub_ps(one, f)));
         __m512 dg = _mm512_mul_ps(_mm512_mul_ps(dcv, i), _mm512_fnmadd_ps(g, g, one));
         __m512 dov = _mm512_mul_ps(_mm512_mul_ps(h, t), _mm512_mul_ps(o, _mm512_sub_ps(one, o)));
-        gate_st(zi, lo, hi, H3, di);
-        gate_st(zf, lo, hi, H3, df);
-        gate_st(zg, lo, hi, H3, dg);
-        gate_st(zo, lo, hi, H3, dov);
+        rc_split_st(zi, lo, hi, H3, di);
+        rc_split_st(zf, lo, hi, H3, df);
+        rc_split_st(zg, lo, hi, H3, dg);
+        rc_split_st(zo, lo, hi, H3, dov);
         _mm512_mask_storeu_ps(dc + e, m, _mm512_mul_ps(dcv, f));
         db_add(db, j, lo, hi, s, di);
         db_add(db + H, j, lo, hi, s, df);

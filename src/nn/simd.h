@@ -14,6 +14,23 @@
 
 #define RC_AVX512 __attribute__((target("avx512f")))
 
+/* 16 gate values that may straddle two rows of a step's gate matrix: lanes
+ * in lo at p, lanes in hi (the next row's first cells) at p + next, where
+ * next is the distance from a row's gate to the same gate one row on, less
+ * the lanes already taken (the cell passes of lstm.c and gru.c walk a step's
+ * B x H cells 16 at a time, straight through the rows). */
+RC_AVX512 static inline __m512 rc_split_ld(const float *p, __mmask16 lo, __mmask16 hi, int next)
+{
+    __m512 v = _mm512_maskz_loadu_ps(lo, p);
+    return hi ? _mm512_mask_loadu_ps(v, hi, p + next) : v;
+}
+
+RC_AVX512 static inline void rc_split_st(float *p, __mmask16 lo, __mmask16 hi, int next, __m512 v)
+{
+    _mm512_mask_storeu_ps(p, lo, v);
+    if (hi) _mm512_mask_storeu_ps(p + next, hi, v);
+}
+
 
 /* exp(-x) for x in [-88, 87] or NaN: -x = n ln2 + f, the degree-7 Taylor
  * polynomial of exp(f), times 2^n by scalef, as vmath.c's exp_core. The
