@@ -81,6 +81,14 @@ static void stop_timer(void)
     setitimer(ITIMER_REAL, &off, NULL);
 }
 
+/* The run's end is agreed: whatever SIGTERM mpirun sends now (to the ranks
+ * still finishing after one has exited), nobody is gone unannounced. */
+static void disarm(void)
+{
+    stop_timer();
+    gone_len = 0;
+}
+
 /* A message for rank 0: this rank's name and its last error. */
 static void whole_note(char *buf, size_t cap)
 {
@@ -149,6 +157,7 @@ static int agree(int status)
                  rc_mpi_where(), note[0] ? note : "failed");
         rc_mpi_abort(status);
     }
+    if (st) disarm(); /* every rank ends now: their exits are not a rank lost */
     if (st && rc_mpi_rank() == 0 && from != 0) fprintf(stderr, "recur: error: %s\n", msg);
     if (st) agreed = 1;
     return st;
@@ -158,6 +167,7 @@ int cli_mpi_end(int status)
 {
     if (!active) return status;
     int st = agreed ? status : agree(status);
+    disarm();
     if (st == 0 && rc_mpi_rank() == 0 && getenv("RECUR_MPI_STATS")) {
         rc_mpi_counts c = rc_mpi_stats();
         double per = c.steps ? 1.0 / (double)c.steps : 0.0;
