@@ -20,21 +20,6 @@ awk 'BEGIN { print "unique_id,ds,y";
     printf "%s,%d,%.4f\n", substr("abc", s + 1, 1), t, (10 + 40 * s) * (1 + 0.3 * sin(6.283185307 * t / 12));
   for (t = 1; t <= 12; t++) printf "d,%d,%d\n", t, t }' > panel.csv
 
-# expect_in CODE NEEDLE DESC ARGS...: lib.sh's run, exit status CODE, and NEEDLE
-# anywhere on stderr (training logs several lines, so lib.sh's expect, which
-# wants the needle as the only stderr line, does not fit).
-expect_in() {
-    code=$1 needle=$2 desc=$3
-    shift 3
-    run "$@"
-    if [ "$rc" -ne "$code" ]; then
-        bad "$desc: exit $rc, want $code; stderr: $(head -c 300 err.txt)"
-    elif [ -n "$needle" ] && ! grep -q -- "$needle" err.txt; then
-        bad "$desc: want '$needle' on stderr, got: $(head -c 300 err.txt)"
-    else
-        ok
-    fi
-}
 QUICK="--preset forecast --season 12 --horizon 6 --seeds 2 --epochs 3 --windows 256 --layers lstm(8),dense(1)"
 
 # ====== train ======
