@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "recur.h"
+#include "test_files.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -53,28 +54,7 @@ static recur_float *readme_windows(int N, int T, int F)
     return x;
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
-static void spill(const char *path, const void *b, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(b, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
 
 /* ====== Real models ====== */
 
@@ -286,8 +266,8 @@ static void expect_refused(const char *path, const char *needle) { expect_refuse
 static void edit_config(const char *src, const char *dst, const char *from, const char *to)
 {
     size_t len;
-    unsigned char *b = slurp(src, &len);
-    spill(dst, b, len);
+    unsigned char *b = read_file(src, &len);
+    write_file(dst, b, len);
     free(b);
     int ze;
     zip_t *z = zip_open(dst, 0, &ze);
@@ -324,7 +304,7 @@ static void extract_entry(const char *src, const char *name, const char *dst)
     assert_int_equal(zip_fread(zf, b, zs.size), (zip_int64_t)zs.size);
     zip_fclose(zf);
     zip_discard(z);
-    spill(dst, b, zs.size);
+    write_file(dst, b, zs.size);
     free(b);
 }
 
@@ -345,25 +325,25 @@ static void test_refusals(void **state)
 
     /* Truncations: every 97th length, and a few short ones. */
     size_t len;
-    unsigned char *b = slurp(good, &len);
+    unsigned char *b = read_file(good, &len);
     for (size_t n = 0; n < len; n += n < 64 ? 7 : 97) {
-        spill(bad, b, n);
+        write_file(bad, b, n);
         recur_model *r = (recur_model *)&err;
         recur_status st = recur_keras_load(bad, &r, NULL, NULL, &err);
         if (st == RECUR_OK || r != NULL || strchr(err.msg, '\n')) fail_msg("truncated to %zu: %s", n, err.msg);
     }
-    spill(bad, b, len / 2);
+    write_file(bad, b, len / 2);
     expect_refused(bad, "not a readable .keras (zip) file");
     /* A byte of the weights flipped: the zip's CRC no longer matches. */
     unsigned char *c = malloc(len);
     memcpy(c, b, len);
     c[len - 400] ^= 0x5a;
-    spill(bad, c, len);
+    write_file(bad, c, len);
     expect_refused(bad, "model.weights.h5");
     free(c);
-    spill(bad, "PK\003\004garbage", 11);
+    write_file(bad, "PK\003\004garbage", 11);
     expect_refused(bad, "not a readable .keras (zip) file");
-    spill(bad, "", 0);
+    write_file(bad, "", 0);
     expect_refused(bad, "neither a .keras (zip) nor an HDF5 file");
     free(b);
     expect_refused_code("/nonexistent/model.keras", RECUR_E_IO, "cannot open");
@@ -417,17 +397,17 @@ static void test_refusals(void **state)
         printf("SKIP: %s not found: legacy HDF5 truncations not checked\n", real);
         return;
     }
-    b = slurp(real, &len);
+    b = read_file(real, &len);
     for (size_t n = 8; n < len; n += len / 23) {
-        spill(bad, b, n);
+        write_file(bad, b, n);
         recur_model *r = (recur_model *)&err;
         recur_status st = recur_keras_load(bad, &r, NULL, NULL, &err);
         if (st == RECUR_OK || r != NULL || strchr(err.msg, '\n')) fail_msg("truncated HDF5 at %zu: %s", n, err.msg);
     }
-    spill(bad, b, len - 1000);
+    write_file(bad, b, len - 1000);
     expect_refused(bad, "not a readable HDF5 file");
     memset(b + 8, 0xff, 64); /* the superblock */
-    spill(bad, b, len);
+    write_file(bad, b, len);
     expect_refused(bad, "not a readable HDF5 file");
     free(b);
 }
