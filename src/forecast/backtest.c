@@ -153,12 +153,12 @@ static int forecast_series(const round_ctx *c, size_t s, size_t j, double *rec, 
     return 0;
 }
 
-/* The rank that forecasts series s: the one whose block [ns*r/N, ns*(r+1)/N) holds it. */
-static int owner(const round_ctx *c, size_t s)
+/* The rank of N whose block [n*r/N, n*(r+1)/N) of n items holds item i:
+ * the one that forecasts series i of n, or does fit i of a wave of n. */
+static int block_owner(size_t n, size_t i, int N)
 {
-    size_t ns = recur_panel_count(c->p);
     int r = 0;
-    while (r + 1 < c->pe->size && s >= ns * (size_t)(r + 1) / (size_t)c->pe->size) r++;
+    while (r + 1 < N && i >= n * (size_t)(r + 1) / (size_t)N) r++;
     return r;
 }
 
@@ -176,8 +176,8 @@ static recur_status score_series(recur_backtest *b, const round_ctx *c, size_t s
         recur_error e = {0};
         if (rc && msg) e = msg[k];
         else if (rc && c->pe)
-            snprintf(e.msg, sizeof e.msg, "failed on rank %d of %d (the message is that rank's)", owner(c, s),
-                     c->pe->size);
+            snprintf(e.msg, sizeof e.msg, "failed on rank %d of %d (the message is that rank's)",
+                     block_owner(recur_panel_count(c->p), s, c->pe->size), c->pe->size);
         if (!rc) rc = recur_scorer_add(b->sc[k], s, y + t, mean, L ? lo : NULL, L ? hi : NULL, o->horizon, &e);
         if (rc)
             return rc_error(err, rc, "backtest: %s, series \"%s\", origin %zu: %s", b->name[k], recur_panel_id(c->p, s),
@@ -224,14 +224,6 @@ static recur_status run_round(recur_backtest *b, const round_ctx *c, size_t j, d
         if ((rc = score_series(b, c, s, j, rec + s * c->per, mine ? msg + s * c->n_methods : NULL, err))) return rc;
     }
     return RECUR_OK;
-}
-
-/* The rank that does fit q of a wave of F: the one whose block [F*r/N, F*(r+1)/N) holds it. */
-static int fit_owner(size_t F, size_t q, int N)
-{
-    int r = 0;
-    while (r + 1 < N && q >= F * (size_t)(r + 1) / (size_t)N) r++;
-    return r;
 }
 
 /* Cold refits with peers: the fits are independent, so they are spread over
@@ -286,7 +278,7 @@ static recur_status run_by_fit(recur_backtest *b, const round_ctx *c, size_t rou
                 if (here) rc = rc_error(err, (recur_status)(int)fst[q], "%s", mine.msg);
                 else
                     rc = rc_error(err, (recur_status)(int)fst[q], "%s: fit before origin %zu failed on rank %d of %d "
-                                  "(the message is that rank's)", c->model->name, j0 + 1, fit_owner(F, q, pe->size),
+                                  "(the message is that rank's)", c->model->name, j0 + 1, block_owner(F, q, pe->size),
                                   pe->size);
                 break;
             }
@@ -300,7 +292,7 @@ static recur_status run_by_fit(recur_backtest *b, const round_ctx *c, size_t rou
                         else if (fs)
                             rc = rc_error(err, fs, "backtest: %s, series \"%s\", origin round %zu: failed on rank "
                                           "%d of %d (the message is that rank's)", b->name[k], recur_panel_id(c->p, s),
-                                          j0 + jj + 1, fit_owner(F, q, pe->size), pe->size);
+                                          j0 + jj + 1, block_owner(F, q, pe->size), pe->size);
                     }
                     if (!rc) rc = score_series(b, c, s, j0 + jj, r, NULL, err);
                 }
