@@ -448,8 +448,9 @@ done:
 }
 
 /* The ensemble spread over processes: this rank trains networks [lo, hi) of
- * the first K (a multiple of the ranks), then one exchange, a chunk per network (its weights, then its nv x H
- * validation predictions), gives every rank every network. A network that
+ * the first K (a multiple of the ranks), then one exchange, a chunk per
+ * network (its weights, then its nv x H validation predictions), gives
+ * every rank every network. A network that
  * failed is marked by its status in the chunk's loss, so that every rank
  * fails with it after the exchange (a rank that left before it would leave
  * the others waiting). */
