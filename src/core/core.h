@@ -43,6 +43,12 @@ void rc_blas_leave(void);
 int rc_cpu_avx512(void);
 void rc_cpu_disable_simd(int off);
 
+/* n zeroed floats (n > 0) on a 64-byte boundary, freed with free(), or NULL
+ * (vec.c). For buffers read 64 bytes at a time (the packed panels of pgemm.c,
+ * step.c's weights): from calloc, at 16 bytes past a line, every such load
+ * straddles two cache lines. */
+recur_float *rc_alloc64(size_t n);
+
 /* ====== Passes over all parameters (vec.c) ======
  * AVX-512 when the CPU has it, the same floats as the portable loops. */
 /* y[i] += x[i] */

@@ -10,6 +10,10 @@
  */
 #include "core/core.h"
 
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(RECUR_DOUBLE) && !defined(RECUR_NO_SIMD)
 #define RC_VEC512 1
 #include <immintrin.h>
@@ -64,4 +68,13 @@ double rc_sumsq(const recur_float *x, size_t n)
         for (int k = 0; k < 8; k++) a[k] += (double)x[i + k] * x[i + k];
     for (; i < n; i++) a[0] += (double)x[i] * x[i];
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+recur_float *rc_alloc64(size_t n)
+{
+    if (n == 0 || n > (SIZE_MAX - 63) / sizeof(recur_float)) return NULL;
+    size_t bytes = (n * sizeof(recur_float) + 63) / 64 * 64; /* aligned_alloc wants a multiple */
+    recur_float *p = aligned_alloc(64, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
 }

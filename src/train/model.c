@@ -434,7 +434,7 @@ recur_status rc_ws_reserve(recur_model *m, rc_ws *w, int B, int T, recur_error *
     if (!w->mem || B > w->capB || T > w->capT) {
         int nB = B > w->capB ? B : w->capB, nT = T > w->capT ? T : w->capT;
         size_t n = ws_floats(m, nB, nT);
-        recur_float *mem = calloc(n, sizeof *mem);
+        recur_float *mem = rc_alloc64(n);
         if (!mem)
             return rc_error(err, RECUR_E_NOMEM, "out of memory for activations of batch %d x %d steps (%zu MB)", nB, nT,
                             n * sizeof *mem >> 20);

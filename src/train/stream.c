@@ -117,13 +117,6 @@ void recur_stream_step(recur_stream *s, const recur_float *x, recur_float *y)
     s->steps++;
 }
 
-/* n floats (n > 0) on a 64-byte boundary, or NULL. */
-static recur_float *aligned_block(size_t n)
-{
-    size_t bytes = (n * sizeof(recur_float) + 63) / 64 * 64; /* aligned_alloc wants a multiple */
-    return aligned_alloc(64, bytes);
-}
-
 /* A whole window, layer by layer: each layer's input projections for all T
  * steps at once (its W read from cache once per panel, not once per step),
  * then its T recurrent steps, which read U alone. The same operations as T
@@ -139,8 +132,8 @@ recur_status recur_stream_predict(recur_stream *s, const recur_float *x, int T, 
          * read and written by whole vectors (nothing to keep: a window
          * overwrites both) */
         free(s->seq), free(s->P);
-        s->seq = aligned_block(2 * (size_t)T * s->width);
-        s->P = aligned_block((size_t)T * s->proj);
+        s->seq = rc_alloc64(2 * (size_t)T * s->width);
+        s->P = rc_alloc64((size_t)T * s->proj);
         s->cap_T = s->seq && s->P ? T : 0;
         if (!s->cap_T) return rc_error(err, RECUR_E_NOMEM, "recur_stream_predict: out of memory for %d steps", T);
     }
