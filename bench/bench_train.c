@@ -21,7 +21,14 @@
  *   sgemm         single-thread cblas_sgemm GFLOP/s at the shapes of one
  *                 step's [x_t h_{t-1}] [W; U] for a 16-row chunk (tutorial
  *                 layers 1 and 2, big layer 2) and at 1024^3 (BLAS=1 build),
- *                 beside recur's own kernel (rc_pgemm, B packed once)
+ *                 beside recur's own kernel (rc_pgemm, B packed once); then
+ *                 the 2-thread rate at 1024^3 (cblas_sgemm on 2 threads, and
+ *                 two threads of rc_pgemm at once)
+ *   window-floor  the part of predict1-stream no code can avoid on one core:
+ *                 T=60 products of h (1 x 100) by the tutorial's layer-2
+ *                 recurrent weights U (100 x 400, 160 KB, cache-warm), in
+ *                 the shortest loop this machine has (25 AVX-512 accumulators,
+ *                 one load and one FMA per 16 weights), us per 60 products
  *
  * Training: one recur_model_fit(epochs=1, shuffle=1) per repetition on the
  * same model, so building, compiling and the first workspace allocation are
@@ -44,6 +51,7 @@
 #include "train/train.h" /* internal: rc_default_threads, what threads=0 resolves to; rc_pgemm */
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +81,7 @@ static const case_info CASES[] = {
     {"predict1-stream", 1, 60, 1, 2000, 200},
     {"step", 1, 60, 1, 20000, 2000},
     {"sgemm", 0, 0, 0, 5, 1},
+    {"window-floor", 1, 60, 1, 2000, 200},
 };
 
 typedef struct {
@@ -85,7 +94,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: bench_train [options]\n"
                "  --case NAME   tutorial|tutorial-gru|tutorial-rnn|big|predict1|predict64|\n"
-               "                predict1-stream|step|sgemm (tutorial)\n"
+               "                predict1-stream|step|sgemm|window-floor (tutorial)\n"
                "  --threads N   worker threads for fit, 0 = recur's default (0);\n"
                "                predict uses recur's default whatever N is\n"
                "  --reps R      timed epochs, or timed calls for predict* (per case)\n"
@@ -502,6 +511,121 @@ done:
 }
 #endif
 
+/* The rate two threads of products reach together, at 1024^3: OpenBLAS's
+ * cblas_sgemm on 2 threads, and two threads each running rc_pgemm on its own
+ * data at once (summed). On a machine whose cores slow each other down when
+ * both are busy this is below 2 x the 1-thread rate, and it is the most a
+ * 2-thread training epoch's products could reach. */
+typedef struct {
+    int reps, warmup;
+    stats s;
+} pgemm_job;
+
+static void *pgemm_thread(void *arg)
+{
+    pgemm_job *j = arg;
+    j->s = time_product(1024, 1024, 1024, 1, j->reps, j->warmup);
+    return NULL;
+}
+
+static stats time_two_pgemm(int reps, int warmup)
+{
+    pgemm_job jobs[2] = {{reps, warmup, {0, 0, 0, 0}}, {reps, warmup, {0, 0, 0, 0}}};
+    pthread_t th;
+    stats s = {0, 0, 0, 0};
+    if (pthread_create(&th, NULL, pgemm_thread, &jobs[1]) != 0) return s;
+    pgemm_thread(&jobs[0]);
+    pthread_join(th, NULL);
+    s.median = jobs[0].s.median + jobs[1].s.median;
+    s.min = jobs[0].s.min + jobs[1].s.min;
+    s.max = jobs[0].s.max + jobs[1].s.max;
+    return s;
+}
+
+/* ====== The window's floor ====== */
+
+enum { FLOOR_K = 100, FLOOR_N = 400 }; /* tutorial layer 2: H = 100, 4 gates */
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(RECUR_DOUBLE)
+#include <immintrin.h>
+#define FLOOR_AVX512 1
+/* z = h U, U row-major (K x 400) 64-byte aligned: all 400 sums in 25
+ * registers, so U is read once, one aligned load per FMA. */
+__attribute__((target("avx512f"), noinline)) static void floor_product(float *z, const float *h, const float *U)
+{
+    __m512 c[FLOOR_N / 16];
+#pragma GCC unroll 25
+    for (int j = 0; j < FLOOR_N / 16; j++) c[j] = _mm512_setzero_ps();
+    for (int k = 0; k < FLOOR_K; k++) {
+        __m512 x = _mm512_set1_ps(h[k]);
+        const float *row = U + (size_t)k * FLOOR_N;
+#pragma GCC unroll 25
+        for (int j = 0; j < FLOOR_N / 16; j++) c[j] = _mm512_fmadd_ps(x, _mm512_load_ps(row + 16 * j), c[j]);
+    }
+#pragma GCC unroll 25
+    for (int j = 0; j < FLOOR_N / 16; j++) _mm512_storeu_ps(z + 16 * j, c[j]);
+}
+#endif
+
+static void floor_product_c(recur_float *z, const recur_float *h, const recur_float *U)
+{
+    for (int j = 0; j < FLOOR_N; j++) z[j] = 0;
+    for (int k = 0; k < FLOOR_K; k++)
+        for (int j = 0; j < FLOOR_N; j++) z[j] += h[k] * U[(size_t)k * FLOOR_N + j];
+}
+
+/* T products, each h fed by the previous z as in a recurrence (so that no
+ * two overlap), from the same 160 KB of weights. */
+static int run_floor(const bench_opts *o)
+{
+    const int T = o->c->T;
+    recur_float *U = aligned_alloc(64, sizeof(recur_float) * FLOOR_K * FLOOR_N);
+    recur_float *h = aligned_alloc(64, sizeof(recur_float) * 128), *z = aligned_alloc(64, sizeof(recur_float) * FLOOR_N);
+    double *t = malloc((size_t)o->reps * sizeof *t);
+    if (!U || !h || !z || !t) {
+        fprintf(stderr, "bench_train: out of memory\n");
+        free(U), free(h), free(z), free(t);
+        return 1;
+    }
+    uint64_t st = 11;
+    for (int i = 0; i < FLOOR_K * FLOOR_N; i++) U[i] = (recur_float)(0.1 * (next_unit(&st) - 0.5));
+    for (int i = 0; i < 128; i++) h[i] = (recur_float)0.5;
+    int simd = 0;
+#ifdef FLOOR_AVX512
+    simd = sizeof(recur_float) == sizeof(float) && __builtin_cpu_supports("avx512f");
+#endif
+    double cpu = 0, wall = 0;
+    for (int r = -o->warmup; r < o->reps; r++) {
+        double c0 = cpu_s(), t0 = now_s();
+        for (int s = 0; s < T; s++) {
+#ifdef FLOOR_AVX512
+            if (simd) floor_product((float *)z, (const float *)h, (const float *)U);
+            else
+#endif
+                floor_product_c(z, h, U);
+            for (int k = 0; k < FLOOR_K; k++) /* the next step's h, bounded (|z| <= 5 |h|), never denormal */
+                h[k] = (recur_float)0.5 + (recur_float)1e-3 * z[4 * k];
+        }
+        if (r >= 0) t[r] = now_s() - t0, wall += t[r], cpu += cpu_s() - c0;
+    }
+    result res;
+    memset(&res, 0, sizeof res);
+    stats s = stats_of(t, o->reps);
+    res.unit = "us";
+    res.s.median = 1e6 * s.median, res.s.min = 1e6 * s.min, res.s.max = 1e6 * s.max, res.s.p90 = 1e6 * s.p90;
+    res.gflop = 2.0 * FLOOR_K * FLOOR_N * T * 1e-9;
+    res.gflops = res.gflop / s.median;
+    res.cores = wall > 0 ? cpu / wall : 0;
+    res.threads_used = 1;
+    res.n_params = (size_t)FLOOR_K * FLOOR_N;
+    print_result(o, &res);
+    if (!o->json)
+        printf("  %s; %.1f GB/s of weights read at the median\n", simd ? "AVX-512" : "portable C (no AVX-512 here)",
+               (double)sizeof(recur_float) * FLOOR_K * FLOOR_N * T / s.median * 1e-9);
+    free(U), free(h), free(z), free(t);
+    return 0;
+}
+
 static int run_sgemm(const bench_opts *o)
 {
 #ifdef RECUR_BLAS
@@ -521,7 +645,16 @@ static int run_sgemm(const bench_opts *o)
         else printf("  M=%-5d N=%-5d K=%-5d %8.2f  [%.2f-%.2f]   recur's rc_pgemm %8.2f  [%.2f-%.2f]\n", M, N, K,
                     s.median, s.min, s.max, q.median, q.min, q.max);
     }
-    if (o->json) printf("],\"maxrss_kb\":%ld}\n", peak_rss_kb());
+    openblas_set_num_threads(2);
+    stats b2 = time_product(1024, 1024, 1024, 0, o->reps, o->warmup), p2 = time_two_pgemm(o->reps, o->warmup);
+    openblas_set_num_threads(1);
+    if (o->json)
+        printf("],\"two_threads\":{\"M\":1024,\"N\":1024,\"K\":1024,\"median\":%.6g,\"min\":%.6g,\"max\":%.6g,"
+               "\"pgemm\":{\"median\":%.6g,\"min\":%.6g,\"max\":%.6g}},\"maxrss_kb\":%ld}\n",
+               b2.median, b2.min, b2.max, p2.median, p2.min, p2.max, peak_rss_kb());
+    else
+        printf("2 threads at 1024^3: cblas_sgemm %.2f  [%.2f-%.2f]   two threads of rc_pgemm at once %.2f  [%.2f-%.2f]\n",
+               b2.median, b2.min, b2.max, p2.median, p2.min, p2.max);
     return 0;
 #else
     if (o->json) printf("{\"impl\":\"recur\",\"case\":\"sgemm\",\"unavailable\":\"built with BLAS=0\"}\n");
@@ -539,6 +672,7 @@ int main(int argc, char **argv)
         return p > 0 ? 0 : 2;
     }
     if (!strcmp(o.c->name, "sgemm")) return run_sgemm(&o);
+    if (!strcmp(o.c->name, "window-floor")) return run_floor(&o);
     if (!strncmp(o.c->name, "predict", 7) || !strcmp(o.c->name, "step")) {
         if (o.threads != 0 || o.windows != o.c->windows)
             fprintf(stderr, "bench_train: %s ignores --threads and --windows (recur_model_predict uses recur's "

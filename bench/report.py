@@ -23,6 +23,7 @@ LABEL = {
     "predict64": "predict batches of 64",
     "predict1-stream": "predict 1 window, recur_stream (no training caches)",
     "step": "one streaming step (recur_stream_step)",
+    "window-floor": "window floor: layer 2's h.U alone, 60 steps, one core (no other work)",
 }
 
 
@@ -136,12 +137,22 @@ def main():
     rows = load(a.results)
     has_torch = a.torch == "1" and any(r.get("impl") == "torch" for r in rows)
 
-    sg = find(rows, "recur", "sgemm")
-    peak1 = None  # 1-thread sgemm GFLOP/s at 1024^3
-    if sg and "shapes" in sg:
-        for s in sg["shapes"]:
-            if s["M"] == 1024:
-                peak1 = s["median"]
+    # The sgemm reference runs twice, first and after the training cases, so
+    # that a rate measured minutes before a row is not all it is read against:
+    # each reference is the mean of the two runs' medians.
+    sgs = [r for r in rows if r.get("impl") == "recur" and r.get("case") == "sgemm" and "shapes" in r]
+    sg = sgs[0] if sgs else find(rows, "recur", "sgemm")
+    p1 = [s["median"] for r in sgs for s in r["shapes"] if s["M"] == 1024]
+    p2 = [r["two_threads"]["median"] for r in sgs if "two_threads" in r]
+    peak1 = sum(p1) / len(p1) if p1 else None  # 1-thread cblas_sgemm GFLOP/s at 1024^3
+    peak2 = sum(p2) / len(p2) if p2 else None  # the same on 2 threads
+
+
+    def peak(used):
+        """The sgemm rate on `used` threads: measured for 1 and 2, else used x the 1-thread rate."""
+        if used == 2 and peak2:
+            return peak2
+        return used * peak1 if peak1 else None
     tv = next((r.get("version") for r in rows if r.get("impl") == "torch"), None)
     load_avg = " ".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -152,15 +163,23 @@ def main():
         print(os.environ["BENCH_OPENBLAS_NOTE"])
     print(f"torch: {tv}" if has_torch else "torch: not importable by /usr/bin/python3 (or BENCH_NO_TORCH): "
           "recur figures alone, no ratios")
-    if sg and "shapes" in sg:
-        print("sgemm, 1 thread, GFLOP/s median: recur's OpenBLAS " + ", ".join(
+    for i, sg in enumerate(sgs):
+        when = ["first", "after the training cases"][min(i, 1)] if len(sgs) > 1 else "once"
+        print(f"sgemm ({when}), 1 thread, GFLOP/s median: recur's OpenBLAS " + ", ".join(
             f"{s['M']}x{s['N']}x{s['K']} {s['median']:.1f}" for s in sg["shapes"]), end="")
         if all("pgemm" in s for s in sg["shapes"]):
             print("; recur's rc_pgemm " + ", ".join(f"{s['pgemm']['median']:.1f}" for s in sg["shapes"]), end="")
         tsg = find(rows, "torch", "sgemm")
-        if tsg and "shapes" in tsg:
+        if i == 0 and tsg and "shapes" in tsg:
             print("; torch.mm (OPENBLAS_NUM_THREADS=1) " + ", ".join(f"{s['median']:.1f}" for s in tsg["shapes"]), end="")
+        if "two_threads" in sg:
+            t2 = sg["two_threads"]
+            print(f"; 2 threads at 1024^3: OpenBLAS {t2['median']:.1f}, two threads of rc_pgemm at once "
+                  f"{t2['pgemm']['median']:.1f}", end="")
         print()
+    if peak1:
+        print(f"sgemm rates the shares are read against (mean of the runs above, 1024^3): 1 thread {peak1:.1f}"
+              + (f", 2 threads {peak2:.1f} GFLOP/s ({peak2 / peak1:.2f}x the 1-thread rate)" if peak2 else " GFLOP/s"))
     elif sg:
         print(f"sgemm: {sg.get('unavailable', 'not measured')}")
     print()
@@ -196,6 +215,22 @@ def main():
           f"{mark(None if not ps else ps['median'] < 100)} |")
     st = find(rows, "recur", "step")
     print(f"| {LABEL['step']} (latency) | {fmt_run(st)} | - | - | < 5 us | {mark(None if not st else st['median'] < 5)} |")
+    fl = find(rows, "recur", "window-floor")
+    if fl:
+        print(f"| {LABEL['window-floor']} | {fmt_run(fl)} | - | - | (a floor) | n/a |")
+    for c, tgt in (("tutorial-gru", 75), ("big", 90)):
+        r0 = find(rows, "recur", c, 0)
+        if r0 and peak1:
+            used = r0["threads_used"]
+            sh = 100 * r0["gflops"] / peak(used)
+            print(f"| {LABEL[c]}, default threads ({used}): share of the sgemm rate on {used} threads | "
+                  f"{sh:.0f}% ({r0['gflops']:.1f} of {peak(used):.1f} GFLOP/s) | - | - | >= {tgt}% | "
+                  f"{mark(sh >= tgt if used == 2 else None)} |")
+    rr0, rr1 = find(rows, "recur", "tutorial-rnn", 0), find(rows, "recur", "tutorial-rnn", 1)
+    if rr0 and rr1:
+        sc = rr1["median"] / rr0["median"]
+        print(f"| 2 threads vs 1, tutorial SimpleRNN (recur) | {sc:.2f}x ({rr0['threads_used']} vs 1 threads) | - | - | "
+              f">= 1.6x | {mark(sc >= 1.6 if rr0['threads_used'] >= 2 else None)} |")
     ratio_row(f"{LABEL['predict64']} (throughput)", find(rows, "recur", "predict64"), torch_best(rows, "predict64"), 3)
     rt = find(rows, "recur", "tutorial", 0)
     tt = torch_one_core(rows, "tutorial")
@@ -221,23 +256,28 @@ def main():
     print()
 
     # ---- every run ----
-    share_note = ("share = GFLOP/s / (threads used x 1-thread sgemm at 1024^3"
-                  + (f", {peak1:.1f} GFLOP/s)" if peak1 else ", not measured)"))
+    share_note = ("share = GFLOP/s / the sgemm rate at 1024^3 on as many threads as the run used"
+                  + (f" (1: {peak1:.1f}" + (f", 2: {peak2:.1f}" if peak2 else "") + " GFLOP/s)" if peak1
+                     else ", not measured")
+                  + "; x 1-thread = GFLOP/s / (threads used x the 1-thread rate), the share before 2-thread "
+                  "sgemm was measured")
     print(f"Every run: medians over the timed repetitions; GFLOP/s counts matrix products only; {share_note}; "
           "cores busy = CPU time / wall time over the timed part.")
     print()
-    print("| run | threads | reps+warm-up | median [min-max] | GFLOP/s | share of sgemm | cores busy | peak RSS |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | threads | reps+warm-up | median [min-max] | GFLOP/s | share of sgemm | x 1-thread | cores busy "
+          "| peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r.get("case") == "sgemm":
             continue
         used = r.get("threads_used", r.get("threads"))
-        share = f"{100 * r['gflops'] / (used * peak1):.0f}%" if peak1 and r.get("gflops") else "-"
+        share = f"{100 * r['gflops'] / peak(used):.0f}%" if peak1 and r.get("gflops") else "-"
+        share1 = f"{100 * r['gflops'] / (used * peak1):.0f}%" if peak1 and r.get("gflops") else "-"
         th = tconf(r) if r["impl"] == "torch" else ("default " if r["threads"] == 0 else "") + f"{used}"
         cores = f"{r['cores']:.2f}" if "cores" in r else "-"
         print(f"| {r['impl']} {LABEL.get(r['case'], r['case'])} | {th} | "
               f"{r.get('reps', '?')}+{r.get('warmup', '?')} | {fmt_run(r)} | "
-              f"{r['gflops']:.1f} | {share} | {cores} | {r['maxrss_kb'] / 1024:.1f} MB |")
+              f"{r['gflops']:.1f} | {share} | {share1} | {cores} | {r['maxrss_kb'] / 1024:.1f} MB |")
     print()
 
     # ---- thread scaling ----

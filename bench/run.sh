@@ -159,6 +159,9 @@ EOF
         echo "  torch big threads=2 openblas=1               skipped: 2 threads lost to 1 on the tutorial (BENCH_TORCH_BIG2=1 forces it)" >&2
     fi
 fi
+# The sgemm reference again, now that the training cases have run: the shares
+# are read against the mean of the two (the machine's speed drifts).
+run "recur sgemm (again)" "$BENCH" --case sgemm
 for c in predict1 predict64; do
     if [ $c = predict1 ]; then P=$P1; else P=$P64; fi
     run "recur $c" "$BENCH" --case $c $P
@@ -172,6 +175,9 @@ done
 # one step of a stream under way (10x the calls: a step is ~1/60 of a window).
 run "recur predict1-stream" "$BENCH" --case predict1-stream $P1
 run "recur step" "$BENCH" --case step $(echo "$P1" | awk '{ print $1, $2 * 10, $3, $4 * 10 }')
+# What one core cannot go below for that window: layer 2's 60 products by its
+# recurrent weights alone (160 KB read per step), in the shortest loop.
+run "recur window-floor" "$BENCH" --case window-floor $P1
 
 # The demo runs DEMO_REPS times, like every other figure a median: one run of
 # 15 s catches this shared machine's slow spells (13.8 and 15.4 s minutes apart
