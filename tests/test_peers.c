@@ -293,6 +293,32 @@ static recur_panel *small_panel(void)
     return p;
 }
 
+/* What a job run as one rank of run_ranks starts with: its hub (NULL when
+ * the job runs as one process) and its peers. */
+typedef struct {
+    hub *h;
+    recur_peers peers;
+} rank_of;
+
+/* fn on `size` threads, rank r on jobs[r] (job bytes each, a rank_of first),
+ * its hub and peers set, all sharing one exchange; returns once all are done. */
+static void run_ranks(int size, void *jobs, size_t job, void *(*fn)(void *))
+{
+    hub h;
+    memset(&h, 0, sizeof h);
+    h.size = size;
+    pthread_barrier_init(&h.bar, NULL, (unsigned)size);
+    pthread_t th[MAX_RANKS];
+    for (int r = 0; r < size; r++) {
+        rank_of *k = (rank_of *)((char *)jobs + (size_t)r * job);
+        k->h = &h;
+        k->peers = (recur_peers){.rank = r, .size = size, .exchange = exchange, .user = &h};
+        assert_int_equal(pthread_create(&th[r], NULL, fn, k), 0);
+    }
+    for (int r = 0; r < size; r++) pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&h.bar);
+}
+
 /* A backtest of the forecaster method with options o: every method's pooled
  * and per-step scores into sc. */
 static recur_status backtest_scores(const recur_panel *p, const recur_forecaster_opts *o,
@@ -311,8 +337,7 @@ static recur_status backtest_scores(const recur_panel *p, const recur_forecaster
 }
 
 typedef struct {
-    hub *h;
-    recur_peers peers;
+    rank_of rk;
     int seeds;
     int stop_rank; /* the rank whose progress callback stops its networks (-1: none) */
     recur_status st;
@@ -325,7 +350,7 @@ static int stop_here(int net, int nets, const recur_progress *q, void *user)
 {
     (void)net, (void)nets, (void)q;
     const fc_job *j = user;
-    return j->h && j->peers.rank == j->stop_rank;
+    return j->rk.h && j->rk.peers.rank == j->stop_rank;
 }
 
 static void *fc_rank(void *arg)
@@ -335,7 +360,7 @@ static void *fc_rank(void *arg)
     recur_forecaster_opts o = recur_forecaster_opts_default(RECUR_PRESET_FORECAST);
     o.horizon = FH, o.season = 6, o.seeds = j->seeds, o.epochs = 2, o.max_windows = 64, o.batch_size = 32;
     o.threads = 1, o.layers = "lstm(4) dense(1)";
-    o.peers = j->h ? &j->peers : NULL;
+    o.peers = j->rk.h ? &j->rk.peers : NULL;
     o.progress = stop_here, o.progress_user = j;
     recur_forecaster *f = NULL;
     j->st = recur_forecaster_fit(&o, p, NULL, &f, &j->err);
@@ -366,20 +391,10 @@ static void t_forecaster_and_backtest_any_ranks(void **s)
         int sizes[] = {1, 2, 3, 6};
         for (int z = 0; z < 4; z++) {
             int size = sizes[z];
-            hub h;
-            memset(&h, 0, sizeof h);
-            h.size = size;
-            pthread_barrier_init(&h.bar, NULL, (unsigned)size);
-            pthread_t th[MAX_RANKS];
             fc_job *j = calloc((size_t)size, sizeof *j);
             assert_non_null(j);
-            for (int r = 0; r < size; r++) {
-                j[r].h = &h, j[r].seeds = seeds, j[r].stop_rank = -1;
-                j[r].peers = (recur_peers){.rank = r, .size = size, .exchange = exchange, .user = &h};
-                assert_int_equal(pthread_create(&th[r], NULL, fc_rank, &j[r]), 0);
-            }
-            for (int r = 0; r < size; r++) pthread_join(th[r], NULL);
-            pthread_barrier_destroy(&h.bar);
+            for (int r = 0; r < size; r++) j[r].seeds = seeds, j[r].stop_rank = -1;
+            run_ranks(size, j, sizeof *j, fc_rank);
             for (int r = 0; r < size; r++) {
                 assert_int_equal(j[r].st, RECUR_OK);
                 assert_memory_equal(j[r].fc, ref.fc, sizeof ref.fc);
@@ -394,8 +409,7 @@ static void t_forecaster_and_backtest_any_ranks(void **s)
  * are spread over the ranks by fit (the method trains alone). The scores
  * equal one process's cold backtest, which differs from the warm one. */
 typedef struct {
-    hub *h;
-    recur_peers peers;
+    rank_of rk;
     int cold;
     recur_status st;
     recur_error err;
@@ -411,7 +425,7 @@ static void *cold_rank(void *arg)
     o.threads = 1, o.layers = "lstm(4) dense(1)";
     recur_backtest_opts bo = recur_backtest_opts_default();
     bo.horizon = FH, bo.season = 6, bo.stride = 2, bo.refit = 2, bo.cold = j->cold;
-    bo.peers = j->h ? &j->peers : NULL;
+    bo.peers = j->rk.h ? &j->rk.peers : NULL;
     j->st = backtest_scores(p, &o, &bo, j->sc, &j->err);
     recur_panel_free(p);
     return NULL;
@@ -434,19 +448,10 @@ static void t_cold_refits_spread_by_fit(void **s)
     int sizes[] = {1, 2, 3, 7}; /* 8 rounds, a fit every 2: 4 fits; 7 ranks idle some */
     for (int z = 0; z < 4; z++) {
         int size = sizes[z];
-        hub h;
-        memset(&h, 0, sizeof h);
-        pthread_barrier_init(&h.bar, NULL, (unsigned)size);
-        pthread_t th[MAX_RANKS];
         cold_job *j = calloc((size_t)size, sizeof *j);
         assert_non_null(j);
-        for (int r = 0; r < size; r++) {
-            j[r].h = &h, j[r].cold = 1;
-            j[r].peers = (recur_peers){.rank = r, .size = size, .exchange = exchange, .user = &h};
-            assert_int_equal(pthread_create(&th[r], NULL, cold_rank, &j[r]), 0);
-        }
-        for (int r = 0; r < size; r++) pthread_join(th[r], NULL);
-        pthread_barrier_destroy(&h.bar);
+        for (int r = 0; r < size; r++) j[r].cold = 1;
+        run_ranks(size, j, sizeof *j, cold_rank);
         for (int r = 0; r < size; r++) {
             assert_int_equal(j[r].st, RECUR_OK);
             assert_memory_equal(j[r].sc, ref.sc, sizeof ref.sc);
@@ -460,20 +465,10 @@ static void t_cold_refits_spread_by_fit(void **s)
 static void t_ensemble_failure_reaches_every_rank(void **s)
 {
     (void)s;
-    hub h;
-    memset(&h, 0, sizeof h);
-    h.size = 2;
-    pthread_barrier_init(&h.bar, NULL, 2);
-    pthread_t th[2];
     fc_job j[2];
     memset(j, 0, sizeof j);
-    for (int r = 0; r < 2; r++) {
-        j[r].h = &h, j[r].seeds = 4, j[r].stop_rank = 1;
-        j[r].peers = (recur_peers){.rank = r, .size = 2, .exchange = exchange, .user = &h};
-        assert_int_equal(pthread_create(&th[r], NULL, fc_rank, &j[r]), 0);
-    }
-    for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
-    pthread_barrier_destroy(&h.bar);
+    for (int r = 0; r < 2; r++) j[r].seeds = 4, j[r].stop_rank = 1;
+    run_ranks(2, j, sizeof *j, fc_rank);
     assert_int_equal(j[1].st, RECUR_E_INTERRUPTED);
     assert_non_null(strstr(j[1].err.msg, "training stopped at epoch 1"));
     assert_int_equal(j[0].st, RECUR_E_INTERRUPTED);
