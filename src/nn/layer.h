@@ -147,6 +147,10 @@ void rc_gates_recurrent_backward(recur_float *dU, int ldu, const recur_float *dP
  * packed a block of steps at a time into a scratch buffer of
  * rc_gates_pack_floats(H, G, B, T) floats. ---- */
 size_t rc_gates_pack_floats(int H, int G, int B, int T);
+/* Whether rc_gates_backward_packed reads gate gradients of GH columns in
+ * place: it then sums the bias in a pass of its own over them (in row
+ * order), which a caller may do instead (db NULL). */
+int rc_gates_in_place(int GH);
 /* Everything after the time loop of a backward pass, from the gate gradients
  * dP (T,B,GH): dW += X^T dP, dU += sum_t h_{t-1}^T dP_t (h_{-1} = h0, used when
  * has_state), db += column sums; dP is read in place or, at strides that
@@ -155,10 +159,6 @@ size_t rc_gates_pack_floats(int H, int G, int B, int T);
  * when dX != NULL, WT being W^T (GH, I) packed. dW or dU NULL: not computed
  * (a GRU with the reset gate after the product has input-side and
  * recurrent-side gate gradients apart, and calls this once for each). */
-/* Whether rc_gates_backward_packed reads gate gradients of GH columns in
- * place: it then sums the bias in a pass of its own over them (in row
- * order), which a caller may do instead (db NULL). */
-int rc_gates_in_place(int GH);
 void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU, recur_float *db,
                               const recur_float *dP, const recur_float *X, const rc_packed *WT, const recur_float *hs,
                               const recur_float *h0, int has_state, int B, int T, int I, int H, int GH,
