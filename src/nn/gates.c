@@ -67,14 +67,12 @@ static int block_steps(int B)
 /* Whether the gate gradients are read in place: unless their row stride is
  * a multiple of 1 KB, where the 48-column strips the kernel streams would
  * fall on a few cache sets (4 KB at H=256). */
-static int read_in_place(int GH) { return (GH * (int)sizeof(recur_float)) % 1024 != 0; }
-
-int rc_gates_in_place(int GH) { return read_in_place(GH); }
+int rc_gates_in_place(int GH) { return (GH * (int)sizeof(recur_float)) % 1024 != 0; }
 
 size_t rc_gates_pack_floats(int H, int G, int B, int T)
 {
     int GH = G * H, sb = block_steps(B);
-    if (read_in_place(GH)) return 0;
+    if (rc_gates_in_place(GH)) return 0;
     size_t rows = (size_t)(sb < T ? sb : T) * B;
     return rc_pack_floats((int)rows, GH);
 }
@@ -96,7 +94,7 @@ void rc_gates_backward_packed(recur_float *dX, recur_float *dW, recur_float *dU,
 {
     /* The gate gradients are read in place (one pass for the bias, then the
      * kernel), or blocks of steps are packed, summing the bias on the way. */
-    const int view = read_in_place(GH);
+    const int view = rc_gates_in_place(GH);
     const int sb = view ? T : block_steps(B);
     if (view && db) colsum(db, dP, T * B, GH);
     for (int t0 = 0; t0 < T; t0 += sb) {
