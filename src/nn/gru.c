@@ -86,11 +86,6 @@ static int gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
 }
 
 #ifdef RC_SIMD512
-/* A gate's 16 values for cells e..e+15 of a step (rows of 3H, gate blocks
- * of H, p at row b's column j of the gate): lanes in lo from row b, lanes in
- * hi from row b + 1, whose column l - s (s = H - j) lies at
- * p + 3H - j + l - s = p + 2H + l: rc_split_ld/st with next = 2H. */
-
 /* The reset_after step's cell pass over a step's B rows, sigmoid gates: A
  * (z | r | h pre-activations, x W + b0) and M (h_{t-1} U + b1), rows of 3H,
  * in; A leaves holding z | r | hh, aux M's candidate blocks, h the new
@@ -98,7 +93,11 @@ static int gru_init(const rc_layer *L, recur_float *p, rc_rng *rng)
  * straight through, a vector straddling two rows where H % 16 != 0 (needs
  * H >= 16), as the LSTM's cell_forward512. The operations of the portable
  * loops in their order (multiplies and adds, no FMA) and sigmoid512/tanh512
- * as rc_vsigmoid/rc_vtanh use them: the same floats in one pass, not four. */
+ * as rc_vsigmoid/rc_vtanh use them: the same floats in one pass, not four.
+ * A gate's 16 values for cells e..e+15 (p at row b's column j of the gate):
+ * lanes in lo from row b, lanes in hi from row b + 1, whose column l - s
+ * (s = H - j) lies at p + 3H - j + l - s = p + 2H + l: rc_split_ld/st with
+ * next = 2H. */
 RC_AVX512 static void cell_forward_ra512(float *A, const float *M, const float *hp, float *aux, float *h, int B, int H)
 {
     const __m512 one = _mm512_set1_ps(1.0f);
